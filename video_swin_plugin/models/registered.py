@@ -1,0 +1,5 @@
+"""Registers the plain-PyTorch models in the plugin's MODELS registry (imports mmaction)."""
+from ..registry import MODELS
+from .backbones.swin3d import SwinTransformer3D
+
+MODELS.register_module(module=SwinTransformer3D)
