@@ -1,0 +1,1 @@
+"""High-level Python APIs: inference, streaming."""

@@ -1,0 +1,1 @@
+"""Datasets and data transforms of the plugin (registered in the plugin scope)."""

@@ -1,0 +1,1 @@
+"""Training machinery of the plugin: optimizer constructors, hooks (plugin scope)."""

@@ -1,0 +1,1 @@
+"""Metrics of the plugin (registered in the plugin scope)."""

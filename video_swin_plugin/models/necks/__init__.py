@@ -1,0 +1,1 @@
+"""Necks between the backbone and the head (plain PyTorch)."""

@@ -1,0 +1,1 @@
+"""mmaction2 recognizers of the plugin (registered in the plugin scope)."""
