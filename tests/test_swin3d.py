@@ -1,0 +1,176 @@
+"""SwinTransformer3D: parity with mmaction2's (= the original's numbers), the shrunk-window
+bias, precision, checkpointing, frozen stages and input checks."""
+import pytest
+import torch
+from mmaction.models.backbones.swin import SwinTransformer3D as MMSwin
+
+from video_swin_plugin.models import SwinTransformer3D
+from video_swin_plugin.models.convert import from_mmaction2
+from video_swin_plugin.models.layers.window_ops import relative_position_index
+
+from .conftest import TINY_SWIN
+
+
+def _mm_kwargs(kw):
+    """Our official-named kwargs -> mmaction2's names."""
+    return dict(arch=dict(embed_dims=kw['embed_dim'], depths=kw['depths'],
+                          num_heads=kw['num_heads']),
+                pretrained=None, patch_size=kw['patch_size'], window_size=kw['window_size'],
+                drop_path_rate=kw['drop_path_rate'], patch_norm=kw['patch_norm'])
+
+
+def _pair(official_shrunk_bias=False, fused=True, **kw):
+    """mmaction2's Swin and ours, holding the same weights, both in eval mode."""
+    kw = {**TINY_SWIN, **kw}
+    mm = MMSwin(**_mm_kwargs(kw))
+    mm.eval()  # mmaction2's train() returns None
+    ours = SwinTransformer3D(**kw, official_shrunk_bias=official_shrunk_bias,
+                             fused_attention=fused).eval()
+    ours.load_state_dict(from_mmaction2(mm.state_dict()), strict=True)
+    return mm, ours
+
+
+def test_swin_t_matches_mmaction2_at_32x224x224():
+    mm, ours = _pair(embed_dim=96, depths=(2, 2, 6, 2), num_heads=(3, 6, 12, 24),
+                     window_size=(8, 7, 7))
+    x = torch.randn(1, 3, 32, 224, 224)
+    with torch.no_grad():
+        ref, out = mm(x), ours(x)
+    assert out.shape == ref.shape == (1, 768, 16, 7, 7)
+    assert (out - ref).abs().max().item() <= 1e-5
+
+
+@pytest.mark.parametrize('shape', [(1, 3, 10, 100, 76), (2, 3, 9, 83, 110)])
+def test_matches_mmaction2_off_window_multiples(shape):
+    # every stage is at least one window in H and W, so both codes use the full bias
+    mm, ours = _pair()
+    x = torch.randn(shape)
+    with torch.no_grad():
+        ref, out = mm(x), ours(x)
+    assert out.shape == ref.shape
+    assert (out - ref).abs().max().item() <= 1e-5
+
+
+SMALL_SHAPES = [(1, 3, 4, 32, 32), (2, 3, 6, 20, 28), (1, 3, 2, 8, 8)]
+
+
+@pytest.mark.parametrize('shape', SMALL_SHAPES)
+def test_official_shrunk_bias_reproduces_original(shape):
+    mm, fused = _pair(official_shrunk_bias=True)
+    _, plain = _pair(official_shrunk_bias=True, fused=False)
+    plain.load_state_dict(fused.state_dict())
+    x = torch.randn(shape)
+    with torch.no_grad():
+        ref = mm(x)
+        assert torch.equal(plain(x), ref)  # same ops in the same order: bit for bit
+        assert (fused(x) - ref).abs().max().item() <= 1e-5
+
+
+@pytest.mark.parametrize('shape', SMALL_SHAPES)
+def test_default_bias_differs_from_original_only_where_it_is_wrong(shape):
+    mm, ours = _pair()
+    x = torch.randn(shape)
+    with torch.no_grad():
+        assert (ours(x) - mm(x)).abs().max().item() > 1e-3
+
+
+def test_shrunk_index_reads_the_right_table_entries():
+    table_window = (8, 7, 7)
+    for window in [(8, 7, 7), (4, 7, 7), (2, 3, 5), (1, 1, 1)]:
+        index = relative_position_index(window, table_window)
+        coords = torch.stack(torch.meshgrid(*[torch.arange(w) for w in window],
+                                            indexing='ij')).flatten(1).T
+        for i in range(0, len(coords), 7):
+            for j in range(0, len(coords), 5):
+                dt, dh, dw = (coords[i] - coords[j]).tolist()
+                expected = (dt + 7) * 13 * 13 + (dh + 6) * 13 + (dw + 6)
+                assert index[i, j].item() == expected, (window, i, j)
+    # where only time shrinks, the original's slice [:N, :N] is right and equals ours
+    full = relative_position_index(table_window)
+    n = 4 * 49
+    assert torch.equal(full[:n, :n], relative_position_index((4, 7, 7), table_window))
+
+
+@pytest.mark.parametrize('dtype', [torch.bfloat16, torch.float16])
+def test_pure_half_precision(dtype):
+    model = SwinTransformer3D(**TINY_SWIN).eval()
+    x = torch.randn(1, 3, 8, 40, 40)
+    with torch.no_grad():
+        ref = model(x)
+        out = model.to(dtype)(x.to(dtype))
+    assert out.dtype == dtype
+    assert torch.isfinite(out.float()).all()
+    assert (out.float() - ref).abs().max().item() < 0.15 * ref.abs().max().item()
+
+
+def test_fused_and_explicit_attention_agree_in_training_grads():
+    fused = SwinTransformer3D(**TINY_SWIN)
+    plain = SwinTransformer3D(**TINY_SWIN, fused_attention=False)
+    plain.load_state_dict(fused.state_dict())
+    x = torch.randn(2, 3, 8, 40, 40)
+    fused(x).square().mean().backward()
+    plain(x).square().mean().backward()
+    for (name, a), b in zip(fused.named_parameters(), plain.parameters()):
+        assert torch.allclose(a.grad, b.grad, atol=1e-5, rtol=1e-4), name
+
+
+@pytest.mark.parametrize('frozen_stages', [-1, 0, 1, 2])
+def test_checkpointing_gives_same_outputs_and_grads(frozen_stages):
+    plain = SwinTransformer3D(**TINY_SWIN, frozen_stages=frozen_stages)
+    ckpt = SwinTransformer3D(**TINY_SWIN, frozen_stages=frozen_stages, use_checkpoint=True)
+    ckpt.load_state_dict(plain.state_dict())
+    x = torch.randn(2, 3, 8, 40, 40)
+    out_plain, out_ckpt = plain(x), ckpt(x)
+    assert torch.allclose(out_plain, out_ckpt, atol=1e-6)
+    out_plain.square().mean().backward()
+    out_ckpt.square().mean().backward()
+    trainable = 0
+    for (name, a), b in zip(plain.named_parameters(), ckpt.parameters()):
+        assert a.requires_grad == b.requires_grad, name
+        if a.requires_grad:
+            trainable += 1
+            assert b.grad is not None, f'{name} got no gradient under checkpointing'
+            assert torch.allclose(a.grad, b.grad, atol=1e-6), name
+        else:
+            assert a.grad is None and b.grad is None, name
+    assert trainable > 0
+
+
+def test_train_returns_self_and_keeps_frozen_stages():
+    model = SwinTransformer3D(**TINY_SWIN, frozen_stages=2)
+    assert model.train() is model
+    assert not model.patch_embed.training and not model.layers[1].training
+    assert model.layers[2].training
+    assert not any(p.requires_grad for p in model.layers[1].parameters())
+    assert all(p.requires_grad for p in model.layers[2].parameters())
+    assert model.eval() is model and not model.layers[2].training
+
+
+def test_out_indices():
+    x = torch.randn(1, 3, 8, 64, 64)
+    model = SwinTransformer3D(**TINY_SWIN, out_indices=(0, 1, 3))
+    outs = model(x)
+    assert isinstance(outs, tuple)
+    assert [o.shape[1:] for o in outs] == [(16, 4, 16, 16), (32, 4, 8, 8), (128, 4, 2, 2)]
+    assert {'norm0.weight', 'norm1.weight', 'norm.weight'} <= set(model.state_dict())
+    single = SwinTransformer3D(**TINY_SWIN)
+    assert isinstance(single(x), torch.Tensor)
+
+
+def test_arch_shorthand_sets_published_sizes():
+    model = SwinTransformer3D(arch='base', patch_size=(2, 4, 4), window_size=(8, 7, 7))
+    assert model.num_features[-1] == 1024
+    assert [len(layer.blocks) for layer in model.layers] == [2, 2, 18, 2]
+    assert model.layers[3].blocks[0].attn.num_heads == 32
+    with pytest.raises(ValueError, match="arch must be one of"):
+        SwinTransformer3D(arch='huge')
+
+
+@pytest.mark.parametrize('shape, message', [
+    ((3, 8, 32, 32), r'5-D input \(B, C, T, H, W\), got 4-D'),
+    ((1, 1, 8, 32, 32), r'expects 3 input channels \(in_chans\) at dim 1, got 1'),
+])
+def test_wrong_input_raises_value_error(shape, message):
+    model = SwinTransformer3D(**TINY_SWIN)
+    with pytest.raises(ValueError, match=message):
+        model(torch.randn(shape))
