@@ -1,5 +1,7 @@
 """Registers the plain-PyTorch models in the plugin's MODELS registry (imports mmaction)."""
 from ..registry import MODELS
 from .backbones.swin3d import SwinTransformer3D
+from .necks.fam import FAMNeck
 
 MODELS.register_module(module=SwinTransformer3D)
+MODELS.register_module(module=FAMNeck)

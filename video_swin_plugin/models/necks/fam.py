@@ -1,0 +1,289 @@
+"""FAMNeck: a bounded feedback-attention memory carried from clip to clip.
+
+After TransformerFAM (Hwang et al., "TransformerFAM: Feedback attention is working memory",
+arXiv 2404.09173); the paper has no official code, this is our own implementation of its
+description. Plain PyTorch: nothing here imports mmengine or mmaction.
+
+Where this departs from the paper, and why:
+
+* A neck, not a change inside every backbone layer. The paper gives each layer of an LLM its own
+  FAM. Here the Video Swin backbone stays untouched (so official K400 weights load strictly and
+  each clip is encoded independently, which keeps the backbone's cost per clip fixed), and the
+  memory lives in ``num_layers`` small transformer layers on the backbone's stage-4 tokens.
+* A "block" is one clip's stage-4 tokens, average-pooled to a fixed ``token_grid`` so every clip
+  costs the same whatever its size. The paper's sliding-window attention to the previous m
+  blocks' keys/values is dropped: the FAM is the only path to the past (the paper found that
+  attending to more than one previous FAM block changed nothing, and for a stream of clips
+  keeping past clips' keys/values would make memory grow with the window).
+* Attention inside a clip is bidirectional (video is not generated token by token), so the
+  clip tokens and the FAM copy attend to the same keys, ``[previous memory; clip tokens]``, in
+  one attention call without a mask.
+* Positions: clip tokens get a learned position embedding over the pooled grid; memory tokens
+  get none (the paper gives an updated FAM the last positions of its block; with per-clip
+  absolute positions there is no running position to inherit).
+* ``memory_norm`` (default on) applies a LayerNorm to the updated memory. The paper's update is
+  a plain residual stream; over a night of clips (1,000s of steps, against the paper's ~256
+  blocks) an un-normalised residual sum grows without bound and new evidence weighs ever less.
+  Set ``memory_norm=False`` for the paper's update.
+
+Kept as in the paper: F learned initial memory tokens per layer (prompt-tuning style); the
+memory update's queries are the previous memory itself (the "FAM copy"), with a residual from
+the previous memory and then the same feed-forward as the clip tokens; the first update uses a
+zero residual instead of the initial memory; the same QKV projection serves clip and memory
+tokens; gradients flow through the clips of a training sequence.
+
+State is explicit: ``init_memory(batch_size)`` returns ``(tokens, fresh)`` with
+``tokens (Tensor[B, L, F, D])`` and ``fresh (Tensor[B])`` (1 where the memory is the learned
+initial one, so the next update uses a zero residual); ``step(feats, memory)`` returns the
+clip's output and the new memory. No attribute carries memory between calls; resetting is
+starting again from ``init_memory``.
+"""
+from typing import Dict, Optional, Sequence, Tuple
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.checkpoint import checkpoint
+
+Memory = Tuple[torch.Tensor, torch.Tensor]
+
+
+class FAMAttention(nn.Module):
+    """Multi-head self-attention over ``[memory; clip tokens]`` with a fused and a plain path."""
+
+    def __init__(self, dim: int, num_heads: int, qkv_bias: bool = True, attn_drop: float = 0.0,
+                 proj_drop: float = 0.0, fused: bool = True) -> None:
+        super().__init__()
+        if dim % num_heads:
+            raise ValueError(f'embed_dims ({dim}) must be divisible by num_heads ({num_heads})')
+        self.num_heads = num_heads
+        self.scale = (dim // num_heads)**-0.5
+        self.fused = fused
+        self.qkv = nn.Linear(dim, dim * 3, bias=qkv_bias)
+        self.attn_drop = attn_drop
+        self.proj = nn.Linear(dim, dim)
+        self.proj_drop = nn.Dropout(proj_drop)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x (Tensor[B, S, D]) -> Tensor[B, S, D]."""
+        B, S, D = x.shape
+        qkv = self.qkv(x).reshape(B, S, 3, self.num_heads, D // self.num_heads)
+        q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # each B, heads, S, head_dim
+        drop = self.attn_drop if self.training else 0.0
+        if self.fused:
+            x = F.scaled_dot_product_attention(q, k, v, dropout_p=drop)
+        else:
+            attn = (q * self.scale) @ k.transpose(-2, -1)  # B, heads, S, S
+            attn = F.dropout(attn.softmax(dim=-1), drop, training=self.training)
+            x = attn @ v
+        x = x.transpose(1, 2).reshape(B, S, D)  # B, S, heads * head_dim
+        return self.proj_drop(self.proj(x))
+
+
+class FAMLayer(nn.Module):
+    """One pre-norm transformer layer whose block is one clip, with its own feedback memory."""
+
+    def __init__(self, dim: int, num_heads: int, mlp_ratio: float = 4.0, qkv_bias: bool = True,
+                 drop: float = 0.0, attn_drop: float = 0.0, fused_attention: bool = True,
+                 memory_norm: bool = True) -> None:
+        super().__init__()
+        self.norm1 = nn.LayerNorm(dim)
+        self.attn = FAMAttention(dim, num_heads, qkv_bias, attn_drop, drop, fused_attention)
+        self.norm2 = nn.LayerNorm(dim)
+        hidden = int(dim * mlp_ratio)
+        self.mlp = nn.Sequential(nn.Linear(dim, hidden), nn.GELU(), nn.Dropout(drop),
+                                 nn.Linear(hidden, dim), nn.Dropout(drop))
+        self.mem_norm = nn.LayerNorm(dim) if memory_norm else nn.Identity()
+
+    def forward(self, x: torch.Tensor, mem: torch.Tensor,
+                fresh: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        """x (Tensor[B, N, D]) clip tokens, mem (Tensor[B, F, D]) previous memory, fresh
+        (Tensor[B]) 1 where ``mem`` is the initial memory -> (clip tokens, new memory)."""
+        num_mem = mem.shape[1]
+        h = torch.cat([mem.to(x.dtype), x], dim=1)  # B, F + N, D: [memory; clip]
+        a = self.attn(self.norm1(h))  # the FAM copy and the clip attend to [memory; clip]
+        keep = (1.0 - fresh).to(mem.dtype)[:, None, None]  # zero residual on the first update
+        new_mem = mem * keep + a[:, :num_mem]
+        x = x + a[:, num_mem:]
+        new_mem = new_mem + self.mlp(self.norm2(new_mem))  # the same feed-forward for both
+        x = x + self.mlp(self.norm2(x))
+        return x, self.mem_norm(new_mem)
+
+
+class FAMNeck(nn.Module):
+    """Feedback-attention memory between a video backbone and a classification head.
+
+    Each clip's backbone features ``Tensor[B, C, T, H, W]`` are pooled to ``token_grid``,
+    projected to ``embed_dims`` and passed through ``num_layers`` layers, each of which attends
+    to ``[its memory; clip tokens]`` and updates its memory of ``num_mem_tokens`` tokens. The
+    output is the clip tokens, ``Tensor[B, embed_dims, *token_grid]`` (so an ``I3DHead`` with
+    ``in_channels=embed_dims`` pools and classifies it). See the module docstring for the design
+    and where it departs from the paper.
+
+    Args:
+        in_channels (int): Channels of the backbone features (768 for Swin-T stage 4).
+        embed_dims (int, optional): Width of the FAM layers; a linear projection is added when
+            it differs from ``in_channels``. Defaults to None (= ``in_channels``).
+        num_mem_tokens (int): F, memory tokens per layer. Defaults to 16.
+        num_layers (int): L, FAM layers. Defaults to 1.
+        num_heads (int): Attention heads. Defaults to 8.
+        token_grid (Sequence[int]): (T, H, W) the clip's features are average-pooled to; bounds
+            the tokens per clip. Defaults to (2, 7, 7).
+        mlp_ratio (float): Feed-forward hidden size over ``embed_dims``. Defaults to 4.
+        qkv_bias (bool): Bias in the qkv projection. Defaults to True.
+        drop_rate (float): Dropout after attention and in the feed-forward. Defaults to 0.
+        attn_drop_rate (float): Dropout on attention weights. Defaults to 0.
+        memory_norm (bool): LayerNorm on each updated memory (a departure from the paper that
+            keeps the memory bounded over thousands of clips). Defaults to True.
+        fused_attention (bool): ``scaled_dot_product_attention`` (True) or the explicit path.
+            Defaults to True.
+        use_checkpoint (bool): Gradient checkpointing of each layer step in training.
+            Defaults to False.
+    """
+
+    def __init__(self,
+                 in_channels: int,
+                 embed_dims: Optional[int] = None,
+                 num_mem_tokens: int = 16,
+                 num_layers: int = 1,
+                 num_heads: int = 8,
+                 token_grid: Sequence[int] = (2, 7, 7),
+                 mlp_ratio: float = 4.0,
+                 qkv_bias: bool = True,
+                 drop_rate: float = 0.0,
+                 attn_drop_rate: float = 0.0,
+                 memory_norm: bool = True,
+                 fused_attention: bool = True,
+                 use_checkpoint: bool = False) -> None:
+        super().__init__()
+        if num_mem_tokens < 1 or num_layers < 1:
+            raise ValueError(f'num_mem_tokens ({num_mem_tokens}) and num_layers ({num_layers}) '
+                             'must be >= 1')
+        if len(token_grid) != 3 or min(token_grid) < 1:
+            raise ValueError(f'token_grid must be three positive sizes (T, H, W), got '
+                             f'{tuple(token_grid)}')
+        self.in_channels = in_channels
+        self.embed_dims = embed_dims or in_channels
+        self.num_mem_tokens = num_mem_tokens
+        self.num_layers = num_layers
+        self.token_grid = tuple(int(s) for s in token_grid)
+        self.use_checkpoint = use_checkpoint
+        dim = self.embed_dims
+        num_tokens = self.token_grid[0] * self.token_grid[1] * self.token_grid[2]
+        self.pool = nn.AdaptiveAvgPool3d(self.token_grid)
+        self.proj = nn.Linear(in_channels, dim) if dim != in_channels else nn.Identity()
+        self.pos_embed = nn.Parameter(torch.zeros(1, num_tokens, dim))
+        # learned initial memory, one set of F tokens per layer (prompt tuning, as the paper)
+        self.memory_init = nn.Parameter(torch.zeros(num_layers, num_mem_tokens, dim))
+        self.layers = nn.ModuleList([
+            FAMLayer(dim, num_heads, mlp_ratio, qkv_bias, drop_rate, attn_drop_rate,
+                     fused_attention, memory_norm) for _ in range(num_layers)
+        ])
+        self.norm = nn.LayerNorm(dim)
+        self.init_weights()
+
+    def init_weights(self) -> None:
+        nn.init.trunc_normal_(self.pos_embed, std=0.02)
+        nn.init.trunc_normal_(self.memory_init, std=0.02)
+        for m in self.modules():
+            if isinstance(m, nn.Linear):
+                nn.init.trunc_normal_(m.weight, std=0.02)
+                if m.bias is not None:
+                    nn.init.zeros_(m.bias)
+            elif isinstance(m, nn.LayerNorm):
+                nn.init.ones_(m.weight)
+                nn.init.zeros_(m.bias)
+
+    # ---- state -------------------------------------------------------------------------------
+    def init_memory(self, batch_size: int) -> Memory:
+        """The learned initial memory for ``batch_size`` recordings:
+        ``(tokens Tensor[B, L, F, D], fresh Tensor[B])``; its size never changes."""
+        tokens = self.memory_init.unsqueeze(0).expand(batch_size, -1, -1, -1)
+        fresh = self.memory_init.new_ones(batch_size)
+        return tokens, fresh
+
+    def _check_memory(self, memory: Memory, batch_size: int) -> None:
+        if not (isinstance(memory, (tuple, list)) and len(memory) == 2):
+            raise TypeError('FAMNeck memory must be the (tokens, fresh) pair from init_memory '
+                            f'or step, got {type(memory).__name__}')
+        expected = (batch_size, self.num_layers, self.num_mem_tokens, self.embed_dims)
+        if tuple(memory[0].shape) != expected or tuple(memory[1].shape) != (batch_size, ):
+            raise ValueError(f'FAMNeck memory shapes {tuple(memory[0].shape)}, '
+                             f'{tuple(memory[1].shape)} do not fit batch size {batch_size}: '
+                             f'expected {expected} and ({batch_size},)')
+
+    # ---- computation -------------------------------------------------------------------------
+    def tokens(self, x: torch.Tensor) -> torch.Tensor:
+        """Backbone features ``Tensor[B, C, T, H, W]`` -> clip tokens ``Tensor[B, N, D]``."""
+        if x.ndim != 5 or x.shape[1] != self.in_channels:
+            raise ValueError(f'FAMNeck expects features (B, {self.in_channels}, T, H, W) '
+                             f'(in_channels={self.in_channels}), got {tuple(x.shape)}')
+        x = self.pool(x).flatten(2).transpose(1, 2)  # B, N, C with N = prod(token_grid)
+        return self.proj(x) + self.pos_embed  # B, N, D
+
+    def _layer(self, layer: FAMLayer, x: torch.Tensor, mem: torch.Tensor,
+               fresh: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        if self.use_checkpoint and self.training and torch.is_grad_enabled():
+            return checkpoint(layer, x, mem, fresh, use_reentrant=False)
+        return layer(x, mem, fresh)
+
+    def _recur(self, tokens: torch.Tensor, memory: Memory) -> Tuple[torch.Tensor, Memory]:
+        """One clip: tokens (Tensor[B, N, D]) -> (tokens, new memory)."""
+        mem, fresh = memory
+        new_mems = []
+        for i, layer in enumerate(self.layers):
+            tokens, new_mem = self._layer(layer, tokens, mem[:, i], fresh)
+            new_mems.append(new_mem.to(mem.dtype))  # memory keeps its dtype under autocast
+        return tokens, (torch.stack(new_mems, dim=1), torch.zeros_like(fresh))
+
+    def _output(self, tokens: torch.Tensor) -> torch.Tensor:
+        """Tensor[B, N, D] -> Tensor[B, D, *token_grid]."""
+        x = self.norm(tokens)
+        return x.transpose(1, 2).reshape(x.shape[0], self.embed_dims, *self.token_grid)
+
+    def forward_sequence(self, x: torch.Tensor, num_clips: int,
+                         memory: Optional[Memory] = None) -> Tuple[torch.Tensor, Memory]:
+        """Sequences of consecutive clips, in time order, carrying memory.
+
+        Args:
+            x (Tensor[B * K, C, T, H, W]): backbone features, the K clips of each sequence
+                contiguous and in time order (``inputs.view(B * K, ...)`` of ``(B, K, ...)``).
+            num_clips (int): K.
+            memory: the state to start from; None starts from :meth:`init_memory`.
+
+        Returns:
+            (Tensor[B * K, D, *token_grid], memory after the K-th clip).
+        """
+        if num_clips < 1 or x.shape[0] % num_clips:
+            raise ValueError(f'FAMNeck got {x.shape[0]} clips, not a multiple of '
+                             f'num_clips={num_clips}')
+        batch_size = x.shape[0] // num_clips
+        if memory is None:
+            memory = self.init_memory(batch_size)
+        self._check_memory(memory, batch_size)
+        tokens = self.tokens(x)  # B * K, N, D, all clips at once
+        tokens = tokens.view(batch_size, num_clips, *tokens.shape[1:])  # B, K, N, D
+        outs = []
+        for k in range(num_clips):
+            out, memory = self._recur(tokens[:, k], memory)
+            outs.append(out)
+        out = torch.stack(outs, dim=1).flatten(0, 1)  # B * K, N, D
+        return self._output(out), memory
+
+    def step(self, feats: torch.Tensor, memory: Memory) -> Tuple[torch.Tensor, Memory]:
+        """One clip per recording: feats (Tensor[B, C, T, H, W]) and the memory so far ->
+        (Tensor[B, D, *token_grid], new memory)."""
+        self._check_memory(memory, feats.shape[0])
+        out, memory = self._recur(self.tokens(feats), memory)
+        return self._output(out), memory
+
+    def forward(self, x: torch.Tensor, data_samples=None,
+                num_clips: int = 1) -> Tuple[torch.Tensor, Dict]:
+        """mmaction2's neck contract: ``x, loss_aux = neck(x, data_samples=...)``.
+
+        ``x (Tensor[B * K, C, T, H, W])`` holds sequences of ``num_clips`` consecutive clips
+        (default 1: each clip on its own), each starting from the initial memory. Returns the
+        clip outputs ``Tensor[B * K, D, *token_grid]`` and an empty ``loss_aux``.
+        """
+        out, _ = self.forward_sequence(x, num_clips)
+        return out, dict()

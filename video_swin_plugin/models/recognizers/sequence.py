@@ -1,0 +1,200 @@
+"""SequenceRecognizer3D: K consecutive clips per sample, memory carried through them."""
+from typing import Dict, List, Optional, Tuple
+
+import torch
+import torch.nn.functional as F
+from mmaction.models.recognizers.base import BaseRecognizer
+from mmaction.structures import ActionDataSample
+from mmengine.structures import LabelData
+
+from ...registry import MODELS
+
+
+@MODELS.register_module()
+class SequenceRecognizer3D(BaseRecognizer):
+    """A 3D recognizer for sequences of consecutive clips, with a recurrent neck (FAMNeck).
+
+    Batches are ``inputs (Tensor[N, K, C, T, H, W])``: K consecutive clips of one recording
+    per element, in time order, one view per clip, with one label per clip
+    (``data_sample.gt_labels.item`` of shape ``(K,)``). The backbone encodes all N * K clips at
+    once; the neck then runs them in time order, carrying its memory, with gradients through
+    the K steps. The loss is the sum of the K per-clip losses (averaged over the N sequences).
+    Every sequence starts from the neck's initial memory, except with random state passing
+    (``state_passing_prob`` > 0, as in TransformerFAM's training): in training, each batch
+    element then starts, with that probability, from the detached final memory of the same
+    element of the previous batch. A training step's memory therefore depends on K, not on the
+    recording's length.
+
+    A neck with ``init_memory``/``forward_sequence``/``step`` (FAMNeck) carries memory; any
+    other neck is applied clip by clip; no neck gives a clip-only model (useful as a baseline).
+
+    Prediction (``mode='predict'``) sets ``pred_scores.item`` to the per-clip softmax
+    probabilities ``(K, num_classes)`` and ``pred_labels.item`` to their argmax ``(K,)``.
+
+    Streaming, one clip at a time (see :meth:`init_memory` and :meth:`predict_clip`)::
+
+        model.eval()
+        memory = model.init_memory(batch_size)          # reset: at each new recording
+        for clip in clips:                              # (N, C, T, H, W), RGB 0-255
+            scores, memory = model.predict_clip(clip, memory)
+
+    Args:
+        backbone (dict): Backbone config.
+        cls_head (dict): Head config (e.g. ``I3DHead`` with ``in_channels`` = the neck's
+            ``embed_dims``).
+        neck (dict, optional): Neck config, e.g. ``FAMNeck``. Defaults to None.
+        state_passing_prob (float): Probability of starting a training sequence from the
+            previous batch's final memory. Defaults to 0.
+        train_cfg, test_cfg, data_preprocessor (dict, optional): As in mmaction2.
+            ``data_preprocessor`` needs ``format_shape='NCTHW'``.
+    """
+
+    def __init__(self, backbone: dict, cls_head: dict, neck: Optional[dict] = None,
+                 state_passing_prob: float = 0.0, train_cfg: Optional[dict] = None,
+                 test_cfg: Optional[dict] = None,
+                 data_preprocessor: Optional[dict] = None) -> None:
+        super().__init__(backbone, cls_head=cls_head, neck=neck, train_cfg=train_cfg,
+                         test_cfg=test_cfg, data_preprocessor=data_preprocessor)
+        if not 0.0 <= state_passing_prob <= 1.0:
+            raise ValueError(f'state_passing_prob must lie in [0, 1], got {state_passing_prob}')
+        self.state_passing_prob = state_passing_prob
+        # Training-only random state passing needs the last batch's memory; detached, never
+        # saved, and never read in eval or prediction.
+        self._passed_memory = None
+
+    # ---- memory ------------------------------------------------------------------------------
+    @property
+    def with_memory(self) -> bool:
+        """Whether the neck carries memory (has ``init_memory``/``step``)."""
+        return self.with_neck and hasattr(self.neck, 'init_memory')
+
+    def init_memory(self, batch_size: int):
+        """The initial (reset) memory for ``batch_size`` recordings; None for a memoryless
+        model. Start each recording (animal, night) from here."""
+        return self.neck.init_memory(batch_size) if self.with_memory else None
+
+    def _start_memory(self, batch_size: int):
+        """Training start state: the initial memory, or with random state passing the last
+        batch's final memory for each element with probability ``state_passing_prob``."""
+        memory = self.neck.init_memory(batch_size)
+        passed = self._passed_memory
+        if (self.training and self.state_passing_prob > 0 and passed is not None
+                and passed[0].shape[0] == batch_size):
+            take = torch.rand(batch_size, device=memory[0].device) < self.state_passing_prob
+            memory = tuple(
+                torch.where(take.view(-1, *[1] * (m.ndim - 1)), p.to(m.dtype), m)
+                for m, p in zip(memory, passed))
+        return memory
+
+    # ---- features ----------------------------------------------------------------------------
+    def _backbone(self, x: torch.Tensor) -> torch.Tensor:
+        feats = self.backbone(x)
+        return feats[-1] if isinstance(feats, (tuple, list)) else feats
+
+    @staticmethod
+    def _check_inputs(inputs: torch.Tensor) -> Tuple[int, int]:
+        if inputs.ndim != 6:
+            raise ValueError('SequenceRecognizer3D expects inputs (N, K, C, T, H, W): K '
+                             'consecutive clips per sample, one view each; got shape '
+                             f'{tuple(inputs.shape)}')
+        return inputs.shape[0], inputs.shape[1]
+
+    def extract_feat(self, inputs: torch.Tensor, stage: str = 'neck', data_samples=None,
+                     test_mode: bool = False, memory=None) -> Tuple[torch.Tensor, Dict]:
+        """inputs (Tensor[N, K, C, T, H, W]) -> features of ``stage`` ('backbone', 'neck':
+        Tensor[N * K, ...]; 'head': logits Tensor[N, K, num_classes]) and a kwargs dict holding
+        ``loss_aux`` and the ``memory`` after the K-th clip."""
+        N, K = self._check_inputs(inputs)
+        x = self._backbone(inputs.flatten(0, 1))  # N * K, C', T', H', W'
+        kwargs = dict(loss_aux=dict(), memory=None)
+        if stage == 'backbone':
+            return x, kwargs
+        if self.with_memory:
+            if memory is None:
+                memory = (self.neck.init_memory(N)
+                          if test_mode or not self.training else self._start_memory(N))
+            x, kwargs['memory'] = self.neck.forward_sequence(x, K, memory)
+        elif self.with_neck:
+            x, kwargs['loss_aux'] = self.neck(x, data_samples=None)
+        if stage == 'head':
+            return self.cls_head(x).view(N, K, -1), kwargs
+        return x, kwargs
+
+    # ---- training and prediction -------------------------------------------------------------
+    @staticmethod
+    def _clip_labels(data_samples: List[ActionDataSample], K: int) -> List[LabelData]:
+        clip_samples = []
+        for i, sample in enumerate(data_samples):
+            labels = sample.gt_labels.item.reshape(-1)
+            if labels.numel() != K:
+                raise ValueError(f'data sample {i} has {labels.numel()} labels for K={K} '
+                                 'clips; a sequence needs one label per clip')
+            clip_samples += [ActionDataSample().set_gt_labels(labels[k:k + 1])
+                             for k in range(K)]
+        return clip_samples
+
+    def loss(self, inputs: torch.Tensor, data_samples: List[ActionDataSample],
+             **kwargs) -> Dict:
+        """Sum of the K per-clip losses (mean over the N sequences), plus any ``loss_aux``."""
+        N, K = self._check_inputs(inputs)
+        feats, extra = self.extract_feat(inputs, data_samples=data_samples)
+        if self.with_memory and self.state_passing_prob > 0:
+            self._passed_memory = tuple(m.detach() for m in extra['memory'])
+        cls_scores = self.cls_head(feats)  # N * K, num_classes
+        losses = self.cls_head.loss_by_feat(cls_scores, self._clip_labels(data_samples, K))
+        losses['loss_cls'] = losses['loss_cls'] * K  # mean over N * K clips -> sum over K
+        losses.update(extra['loss_aux'])
+        return losses
+
+    def predict(self, inputs: torch.Tensor, data_samples: List[ActionDataSample],
+                **kwargs) -> List[ActionDataSample]:
+        """Per-clip softmax scores ``pred_scores.item (K, num_classes)`` for each sample."""
+        scores, _ = self.extract_feat(inputs, stage='head', test_mode=True)
+        scores = F.softmax(scores.float(), dim=-1)  # N, K, num_classes
+        for sample, score in zip(data_samples, scores):
+            sample.pred_scores = LabelData(item=score)
+            sample.pred_labels = LabelData(item=score.argmax(dim=-1))
+        return data_samples
+
+    def _forward(self, inputs: torch.Tensor, stage: str = 'head', **kwargs) -> torch.Tensor:
+        """``mode='tensor'``: logits ``Tensor[N, K, num_classes]`` (or an earlier stage's
+        features)."""
+        feats, _ = self.extract_feat(inputs, stage=stage, test_mode=True)
+        return feats
+
+    # ---- streaming ---------------------------------------------------------------------------
+    def normalize_clip(self, inputs: torch.Tensor) -> torch.Tensor:
+        """Raw RGB 0-255 clips ``(N, C, T, H, W)`` -> the backbone's input, with the
+        ``mean``/``std`` of this model's ``data_preprocessor`` (its ``to_rgb`` is not applied:
+        the inputs are RGB already)."""
+        dp = self.data_preprocessor
+        device = next(self.parameters()).device
+        x = inputs.to(device=device, dtype=torch.float32)
+        if getattr(dp, '_enable_normalize', False):
+            x = (x - dp.mean.view(-1, 1, 1, 1)) / dp.std.view(-1, 1, 1, 1)
+        return x
+
+    @torch.no_grad()
+    def predict_clip(self, inputs: torch.Tensor, memory) -> Tuple[torch.Tensor, object]:
+        """One clip per recording, for streaming inference.
+
+        Args:
+            inputs (Tensor[N, C, T, H, W]): ONE clip for each of N recordings, raw pixel values,
+                RGB, 0-255, float (or uint8). Normalised here with this model's
+                ``data_preprocessor`` mean/std.
+            memory: the state from :meth:`init_memory` (at the start of a recording) or from
+                the previous call; None for a memoryless model.
+
+        Returns:
+            (scores Tensor[N, num_classes] softmax probabilities, new memory). Call
+            ``model.eval()`` first; nothing is stored on the model.
+        """
+        if inputs.ndim != 5:
+            raise ValueError('predict_clip expects ONE clip per recording, (N, C, T, H, W); '
+                             f'got shape {tuple(inputs.shape)}')
+        x = self._backbone(self.normalize_clip(inputs))
+        if self.with_memory:
+            x, memory = self.neck.step(x, memory)
+        elif self.with_neck:
+            x, _ = self.neck(x)
+        return F.softmax(self.cls_head(x).float(), dim=-1), memory
