@@ -40,6 +40,8 @@ def load_weights(path: str) -> Dict[str, torch.Tensor]:
     try:
         checkpoint = torch.load(path, map_location='cpu', weights_only=True)
     except pickle.UnpicklingError as e:
+        if 'Unsupported global' not in str(e):
+            raise ValueError(f'{path} is not a readable PyTorch checkpoint: {e}') from e
         raise ValueError(
             f'{path} holds objects other than tensors, so it is not read with '
             'weights_only=True. If it is an mmengine Runner checkpoint you trust, load it '

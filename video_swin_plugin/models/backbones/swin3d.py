@@ -227,8 +227,8 @@ class SwinTransformer3D(nn.Module):
         arch (str, optional): 'tiny', 'small', 'base' or 'large'; when given it sets
             embed_dim, depths and num_heads. Defaults to None.
         out_indices (int or Sequence[int]): Stages to output. An int gives one tensor, a
-            sequence a tuple. Stage 3's norm is the official ``norm``, others ``norm{i}``.
-            Defaults to 3.
+            sequence a tuple; negative counts from the end. The last stage's norm is the
+            official ``norm``, others ``norm{i}``. Defaults to -1 (the last stage).
         fused_attention (bool): ``scaled_dot_product_attention`` (True) or the explicit path.
             Defaults to True.
         official_shrunk_bias (bool): Reproduce the original's relative-position bias when
@@ -256,7 +256,7 @@ class SwinTransformer3D(nn.Module):
                  frozen_stages: int = -1,
                  use_checkpoint: bool = False,
                  arch: Optional[str] = None,
-                 out_indices: Union[int, Sequence[int]] = 3,
+                 out_indices: Union[int, Sequence[int]] = -1,
                  fused_attention: bool = True,
                  official_shrunk_bias: bool = False) -> None:
         super().__init__()
@@ -269,11 +269,11 @@ class SwinTransformer3D(nn.Module):
                              'have one entry per stage')
         self.num_layers = len(depths)
         self.single_output = isinstance(out_indices, int)
-        self.out_indices = (out_indices, ) if self.single_output else tuple(out_indices)
-        for i in self.out_indices:
-            if not 0 <= i < self.num_layers:
-                raise ValueError(f'out_indices {self.out_indices} must lie in '
-                                 f'[0, {self.num_layers})')
+        indices = (out_indices, ) if self.single_output else tuple(out_indices)
+        if not all(-self.num_layers <= i < self.num_layers for i in indices):
+            raise ValueError(f'out_indices {out_indices} must lie in [-{self.num_layers}, '
+                             f'{self.num_layers}) for {self.num_layers} stages')
+        self.out_indices = tuple(i % self.num_layers for i in indices)
         self.pretrained = pretrained
         self.pretrained2d = pretrained2d
         self.patch_size = tuple(patch_size)
