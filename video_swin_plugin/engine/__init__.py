@@ -1,1 +1,5 @@
 """Training machinery of the plugin: optimizer constructors, hooks (plugin scope)."""
+from .optim_constructor import VideoSwinOptimWrapperConstructor, matching_keys
+from .optim_wrapper import AmpIfCudaOptimWrapper
+
+__all__ = ['VideoSwinOptimWrapperConstructor', 'matching_keys', 'AmpIfCudaOptimWrapper']
