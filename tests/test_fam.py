@@ -1,0 +1,242 @@
+"""FAMNeck and SequenceRecognizer3D: equivalences, reset, bounded state, contracts."""
+import pytest
+import torch
+from mmaction.structures import ActionDataSample
+from mmengine.registry import init_default_scope
+
+from .conftest import TINY_SWIN
+from video_swin_plugin.models.necks import FAMNeck
+
+MEAN, STD = [123.675, 116.28, 103.53], [58.395, 57.12, 57.375]
+
+
+def neck(**kw) -> FAMNeck:
+    args = dict(in_channels=24, embed_dims=16, num_mem_tokens=3, num_layers=2, num_heads=2,
+                token_grid=(1, 2, 2))
+    args.update(kw)
+    return FAMNeck(**args).eval()
+
+
+def recognizer(state_passing_prob=0.0, with_neck=True):
+    head_channels = 32 if with_neck else 128
+    from video_swin_plugin.registry import MODELS
+    init_default_scope('video_swin_plugin')
+    cfg = dict(type='SequenceRecognizer3D', state_passing_prob=state_passing_prob,
+               backbone=dict(type='SwinTransformer3D', **TINY_SWIN),
+               cls_head=dict(type='I3DHead', num_classes=3, in_channels=head_channels, topk=(1, )),
+               data_preprocessor=dict(type='ActionDataPreprocessor', mean=MEAN, std=STD,
+                                      format_shape='NCTHW'))
+    if with_neck:
+        cfg['neck'] = dict(type='FAMNeck', in_channels=128, embed_dims=32, num_mem_tokens=4,
+                           num_layers=2, num_heads=2, token_grid=(1, 2, 2))
+    model = MODELS.build(cfg)
+    return model.eval()
+
+
+def samples(labels):
+    return [ActionDataSample().set_gt_labels(list(row)) for row in labels]
+
+
+# ---- the neck ---------------------------------------------------------------------------------
+def test_step_by_step_equals_batched_sequence():
+    m = neck()
+    x = torch.randn(2, 5, 24, 2, 3, 3)  # B, K, C, T, H, W of backbone features
+    with torch.no_grad():
+        seq, seq_mem = m.forward_sequence(x.flatten(0, 1), num_clips=5)
+        memory, outs = m.init_memory(2), []
+        for k in range(5):
+            out, memory = m.step(x[:, k], memory)
+            outs.append(out)
+    torch.testing.assert_close(torch.stack(outs, 1).flatten(0, 1), seq)
+    torch.testing.assert_close(memory[0], seq_mem[0])
+    assert seq.shape == (10, 16, 1, 2, 2)
+
+
+def test_memory_carries_information():
+    """The output of clip 2 must depend on clip 1 (otherwise there is no memory at all)."""
+    m = neck()
+    a, b, c = torch.randn(3, 1, 24, 2, 3, 3)
+    with torch.no_grad():
+        out_ac = m.forward_sequence(torch.cat([a, c]), 2)[0][1]
+        out_bc = m.forward_sequence(torch.cat([b, c]), 2)[0][1]
+        out_c = m.forward_sequence(c, 1)[0][0]
+    assert (out_ac - out_bc).abs().max() > 1e-4
+    assert (out_ac - out_c).abs().max() > 1e-4
+
+
+def test_first_update_uses_a_zero_residual():
+    """Changing the learned initial memory changes the first step only through attention;
+    with a zero residual the updated memory does not contain the initial memory additively."""
+    m = neck(num_layers=1, memory_norm=False)
+    x = torch.randn(1, 24, 2, 3, 3)
+    layer = m.layers[0]
+    with torch.no_grad():
+        tokens = m.tokens(x)
+        mem0, fresh = m.init_memory(1)
+        _, new = m.step(x, (mem0, fresh))
+        h = layer.norm1(torch.cat([mem0[:, 0], tokens], 1))
+        a = layer.attn(h)[:, :3]
+        expected = a + layer.mlp(layer.norm2(a))  # no "+ mem0": zero residual
+        _, second = m.step(x, new)
+        h2 = layer.norm1(torch.cat([new[0][:, 0], tokens], 1))
+        a2 = new[0][:, 0] + layer.attn(h2)[:, :3]  # later updates keep the residual
+        expected2 = a2 + layer.mlp(layer.norm2(a2))
+    torch.testing.assert_close(new[0][:, 0], expected)
+    torch.testing.assert_close(second[0][:, 0], expected2)
+    assert new[1].eq(0).all() and fresh.eq(1).all()
+
+
+def test_state_size_is_bounded():
+    m = neck(num_layers=1, embed_dims=8, token_grid=(1, 1, 2))
+    xs = torch.randn(1000, 2, 24, 1, 2, 2)
+    with torch.no_grad():
+        _, one = m.step(xs[0], m.init_memory(2))
+        memory = one
+        for x in xs[1:]:
+            _, memory = m.step(x, memory)
+    assert [t.shape for t in memory] == [t.shape for t in one]
+    assert [t.dtype for t in memory] == [t.dtype for t in one]
+    assert sum(t.numel() * t.element_size() for t in memory) == sum(
+        t.numel() * t.element_size() for t in one)
+    assert torch.isfinite(memory[0]).all()
+    assert not any(isinstance(v, torch.Tensor) and v.shape[:1] == (2, ) for v in vars(m).values())
+
+
+def test_neck_contract_and_token_bound():
+    m = neck()
+    for size in [(2, 3, 3), (4, 7, 7)]:  # any input size costs the same tokens
+        out, loss_aux = m(torch.randn(4, 24, *size), data_samples=None)
+        assert out.shape == (4, 16, 1, 2, 2) and loss_aux == {}
+    out, _ = m(torch.randn(6, 24, 2, 3, 3), num_clips=3)
+    assert out.shape == (6, 16, 1, 2, 2)
+    with pytest.raises(ValueError, match='num_clips=4'):
+        m(torch.randn(6, 24, 2, 3, 3), num_clips=4)
+    with pytest.raises(ValueError, match='in_channels=24'):
+        m(torch.randn(2, 8, 2, 3, 3))
+    with pytest.raises(ValueError, match='batch size 3'):
+        m.step(torch.randn(3, 24, 2, 3, 3), m.init_memory(2))
+
+
+def test_fused_and_plain_attention_agree():
+    fused = neck(fused_attention=True)
+    plain = neck(fused_attention=False)
+    plain.load_state_dict(fused.state_dict())
+    x = torch.randn(6, 24, 2, 3, 3)
+    with torch.no_grad():
+        torch.testing.assert_close(fused(x, num_clips=3)[0], plain(x, num_clips=3)[0])
+
+
+def test_checkpointing_gives_same_outputs_and_grads():
+    m = neck().train()
+    mc = neck(use_checkpoint=True).train()
+    mc.load_state_dict(m.state_dict())
+    x = torch.randn(6, 24, 2, 3, 3)
+    out, out_c = m(x, num_clips=3)[0], mc(x, num_clips=3)[0]
+    out.square().sum().backward()
+    out_c.square().sum().backward()
+    torch.testing.assert_close(out, out_c)
+    for (name, p), pc in zip(m.named_parameters(), mc.parameters()):
+        torch.testing.assert_close(p.grad, pc.grad, msg=name)
+    assert m.memory_init.grad.abs().sum() > 0  # gradients reach the learned initial memory
+
+
+def test_autocast_keeps_the_memory_dtype_and_size():
+    m = neck()
+    x = torch.randn(2, 24, 2, 3, 3)
+    with torch.no_grad(), torch.autocast('cpu', dtype=torch.bfloat16):
+        memory = m.init_memory(2)
+        for _ in range(3):
+            out, memory = m.step(x, memory)
+    assert torch.isfinite(out).all()
+    assert memory[0].dtype == torch.float32 and memory[0].shape == (2, 2, 3, 16)
+
+
+# ---- the sequence recognizer ------------------------------------------------------------------
+def test_predict_clip_stream_equals_batched_predict():
+    model = recognizer()
+    raw = torch.rand(2, 3, 3, 4, 32, 32) * 255  # N, K, C, T, H, W in RGB 0-255
+    data = model.data_preprocessor(dict(inputs=list(raw), data_samples=samples([[0, 1, 2]] * 2)))
+    with torch.no_grad():
+        batched = torch.stack([s.pred_scores.item for s in model(**data, mode='predict')])
+    memory, scores = model.init_memory(2), []
+    for k in range(3):
+        s, memory = model.predict_clip(raw[:, k], memory)
+        scores.append(s)
+    torch.testing.assert_close(torch.stack(scores, 1), batched)
+    torch.testing.assert_close(batched.sum(-1), torch.ones(2, 3))
+
+
+def test_reset_makes_recording_b_independent_of_a():
+    model = recognizer(state_passing_prob=1.0)
+    rec_a, rec_b = torch.rand(2, 4, 1, 3, 4, 32, 32) * 255  # K=4 clips of (1, C, T, H, W)
+
+    def run(rec, memory):
+        scores = []
+        for clip in rec:
+            s, memory = model.predict_clip(clip, memory)
+            scores.append(s)
+        return torch.stack(scores)
+
+    def stream(recordings):
+        return [run(rec, model.init_memory(1)) for rec in recordings][-1]  # reset per recording
+
+    b_alone = stream([rec_b])
+    # a training step with state passing leaves a carried memory on the model; eval ignores it
+    model.train()
+    x = model.data_preprocessor(dict(inputs=[rec_a.squeeze(1)], data_samples=samples([[0] * 4])),
+                                True)
+    model(**x, mode='loss')
+    assert model._passed_memory is not None
+    model.eval()
+    b_after_a = stream([rec_a, rec_b])
+    assert torch.equal(b_alone, b_after_a)
+    # without the reset the memory of A does change B's predictions
+    memory = model.init_memory(1)
+    for clip in rec_a:
+        _, memory = model.predict_clip(clip, memory)
+    assert not torch.equal(run(rec_b, memory), b_alone)
+
+
+def test_loss_sums_over_clips_and_gradients_flow_through_steps():
+    model = recognizer().train()
+    raw = torch.rand(2, 3, 3, 4, 32, 32) * 255
+    data = model.data_preprocessor(dict(inputs=list(raw), data_samples=samples([[0, 1, 2]] * 2)),
+                                   True)
+    losses = model(**data, mode='loss')
+    with torch.no_grad():
+        logits = model(data['inputs'], mode='tensor')  # N, K, classes (dropout off in eval)
+    assert logits.shape == (2, 3, 3)
+    losses['loss_cls'].backward()
+    assert model.neck.memory_init.grad.abs().sum() > 0
+    assert model.backbone.patch_embed.proj.weight.grad.abs().sum() > 0
+    # the last clip's loss alone reaches the first clip's pixels through the memory
+    x = data['inputs'].clone().requires_grad_(True)
+    model.zero_grad()
+    model(x, mode='tensor')[:, -1].sum().backward()
+    assert x.grad[:, 0].abs().sum() > 0
+
+
+def test_random_state_passing_carries_detached_memory():
+    model = recognizer(state_passing_prob=1.0).train()
+    data = model.data_preprocessor(dict(inputs=list(torch.rand(2, 2, 3, 4, 32, 32) * 255),
+                                        data_samples=samples([[0, 1]] * 2)), True)
+    model(**data, mode='loss')
+    passed = model._passed_memory
+    assert not passed[0].requires_grad and passed[1].eq(0).all()
+    start = model._start_memory(2)
+    assert torch.equal(start[0], passed[0])
+    model.state_passing_prob = 0.0
+    assert torch.equal(model._start_memory(2)[0], model.neck.init_memory(2)[0].detach())
+
+
+def test_clip_only_recognizer_and_input_errors():
+    model = recognizer(with_neck=False)
+    assert model.init_memory(2) is None
+    scores, memory = model.predict_clip(torch.rand(2, 3, 4, 32, 32) * 255, None)
+    assert scores.shape == (2, 3) and memory is None
+    with pytest.raises(ValueError, match=r'\(N, K, C, T, H, W\)'):
+        model(torch.rand(2, 3, 4, 32, 32), mode='tensor')
+    with pytest.raises(ValueError, match='ONE clip'):
+        model.predict_clip(torch.rand(2, 2, 3, 4, 32, 32), None)
+    with pytest.raises(ValueError, match='2 labels for K=3'):
+        model(torch.rand(1, 3, 3, 4, 32, 32), samples([[0, 1]]), mode='loss')
