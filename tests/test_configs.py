@@ -1,0 +1,131 @@
+"""Every config parses and builds its model; the recipes hold the official numbers; the SSv2
+transforms behave as the original's."""
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from mmengine.config import Config
+from mmengine.registry import init_default_scope
+
+import video_swin_plugin.registry as R
+
+REPO = Path(__file__).resolve().parents[1]
+SWIN = REPO / 'configs' / 'recognition' / 'swin'
+CONFIGS = sorted(p for p in (REPO / 'configs').rglob('*.py') if '_base_' not in p.parts)
+
+# name: (embed_dim, depth of stage 3, window, drop_path_rate, lr, weight decay,
+#        update_interval, max_testing_views, classes, epochs), from the official configs
+OFFICIAL = {
+    'swin_tiny_patch244_window877_kinetics400_1k': (96, 6, (8, 7, 7), .1, 1e-3, .02, 4, 4, 400, 30),
+    'swin_small_patch244_window877_kinetics400_1k': (96, 18, (8, 7, 7), .1, 1e-3, .02, 8, 4, 400, 30),
+    'swin_base_patch244_window877_kinetics400_1k': (128, 18, (8, 7, 7), .3, 1e-3, .05, 8, 4, 400, 30),
+    'swin_base_patch244_window877_kinetics400_22k': (128, 18, (8, 7, 7), .2, 3e-4, .05, 8, 2, 400, 30),
+    'swin_base_patch244_window877_kinetics600_22k': (128, 18, (8, 7, 7), .2, 3e-4, .05, 8, 2, 600, 30),
+    'swin_base_patch244_window1677_sthv2': (128, 18, (16, 7, 7), .4, 3e-4, .05, 8, 2, 174, 60),
+}
+
+
+def test_all_official_configs_present():
+    assert {p.stem for p in SWIN.glob('*.py')} == set(OFFICIAL)
+
+
+@pytest.mark.parametrize('path', CONFIGS, ids=lambda p: p.stem)
+def test_config_builds_model(path, monkeypatch):
+    cfg = Config.fromfile(path)
+    init_default_scope(cfg.get('default_scope', 'mmaction'))
+    # build only (registry names, shapes); skipping the random init of ~88 M weights saves time
+    monkeypatch.setattr(torch.nn.init, 'trunc_normal_', lambda t, *a, **k: t)
+    model = R.MODELS.build(cfg.model)
+    assert sum(p.numel() for p in model.parameters()) > 0
+    for key in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        for transform in cfg[key].dataset.pipeline:
+            R.TRANSFORMS.build(transform)
+
+
+@pytest.mark.parametrize('name', sorted(OFFICIAL))
+def test_official_recipe(name):
+    cfg = Config.fromfile(SWIN / f'{name}.py')
+    dim, depth3, window, dpr, lr, wd, interval, views, classes, epochs = OFFICIAL[name]
+    backbone = cfg.model.backbone
+    assert backbone.type == 'SwinTransformer3D' and cfg.default_scope == 'video_swin_plugin'
+    assert (backbone.embed_dim, backbone.depths[2], tuple(backbone.window_size)) == (
+        dim, depth3, window)
+    assert tuple(backbone.patch_size) == (2, 4, 4) and backbone.patch_norm
+    assert backbone.drop_path_rate == dpr
+    assert cfg.model.cls_head.dropout_ratio == 0.5
+    assert cfg.model.cls_head.average_clips == 'prob'
+    assert cfg.model.cls_head.num_classes == classes
+    assert cfg.model.test_cfg.max_testing_views == views
+    optim = cfg.optim_wrapper
+    assert (optim.optimizer.type, optim.optimizer.lr, optim.optimizer.weight_decay) == (
+        'AdamW', lr, wd)
+    assert optim.accumulative_counts == interval
+    assert optim.constructor == 'VideoSwinOptimWrapperConstructor'
+    assert optim.paramwise_cfg.custom_keys_rule == 'longest'
+    assert optim.paramwise_cfg.custom_keys.backbone.lr_mult == 0.1
+    assert cfg.train_cfg.max_epochs == epochs
+    warmup, cosine = cfg.param_scheduler
+    assert (warmup.type, warmup.start_factor, warmup.end) == ('LinearLR', 0.1, 2.5)
+    assert (cosine.type, cosine.T_max, cosine.eta_min) == ('CosineAnnealingLR', epochs, 0)
+    assert cfg.train_dataloader.batch_size == 8
+    test = {t.type: t for t in cfg.test_dataloader.dataset.pipeline}
+    assert test['ThreeCrop'].crop_size == 224 and test['Resize'].scale == (-1, 224)
+    train = [t.type for t in cfg.train_dataloader.dataset.pipeline]
+    if 'sthv2' in name:  # 1 clip x 3 crops, uniform sampling, RandAugment, erasing, smoothing
+        assert test['UniformSegmentSample'].clip_len == 32
+        assert cfg.model.cls_head.label_smooth_eps == 0.1
+        assert 'Flip' not in train and {'VideoRandAugment', 'RandomErasing'} <= set(train)
+        assert cfg.train_dataloader.dataset.ann_file.startswith('data/sthv2/')
+    else:  # 4 clips x 3 crops of 32x2
+        sample = test['SampleFrames']
+        assert (sample.clip_len, sample.frame_interval, sample.num_clips) == (32, 2, 4)
+        kinetics = 'kinetics600' if '600' in name else 'kinetics400'
+        assert cfg.train_dataloader.dataset.ann_file.startswith(f'data/{kinetics}/')
+        assert cfg.test_dataloader.dataset.data_prefix.video == f'data/{kinetics}/val'
+
+
+def test_tiny_forward_and_extract_feat():
+    from mmaction.structures import ActionDataSample
+
+    from .conftest import TINY_SWIN
+    cfg = Config.fromfile(SWIN / 'swin_tiny_patch244_window877_kinetics400_1k.py')
+    init_default_scope(cfg.default_scope)
+    model = R.MODELS.build(cfg.model).eval()
+    assert type(model.backbone).__module__.startswith('video_swin_plugin')
+    assert sum(p.numel() for p in model.parameters()) == pytest.approx(28.2e6, rel=0.01)
+    x = torch.randn(1, 3, 3, 8, 64, 64)  # batch, 3 views, C, T, H, W
+    with torch.no_grad():
+        feats, _ = model.extract_feat(x, test_mode=True)
+        assert feats.shape == (3, 768, 4, 2, 2)
+        pred = model(x, [ActionDataSample()], mode='predict')[0]
+    scores = pred.pred_score if hasattr(pred, 'pred_score') else pred.pred_scores.item
+    # 3 views, softmax per view then averaged (average_clips='prob'): a distribution
+    assert scores.shape == (400, ) and float(scores.sum()) == pytest.approx(1, abs=1e-4)
+    assert TINY_SWIN['embed_dim'] == 16  # the e2e test's tiny config mirrors conftest's
+
+
+def test_uniform_segment_sample_matches_original():
+    from video_swin_plugin.datasets.swin_transforms import UniformSegmentSample
+    total, clip_len = 100, 8
+    seg = (total - 1) / clip_len
+    bounds = [(int(np.round(seg * i)), int(np.round(seg * (i + 1)))) for i in range(clip_len)]
+    test = UniformSegmentSample(clip_len, test_mode=True)(dict(total_frames=total, start_index=0))
+    assert test['frame_inds'].tolist() == [(a + b) // 2 for a, b in bounds]
+    train = UniformSegmentSample(clip_len)(dict(total_frames=total, start_index=0))
+    assert all(a <= i <= b for i, (a, b) in zip(train['frame_inds'], bounds))
+
+
+def test_video_randaugment_same_draw_for_every_frame():
+    from video_swin_plugin.datasets.swin_transforms import VideoRandAugment
+    rng = np.random.default_rng(0)
+    frame = rng.integers(0, 256, (40, 48, 3), dtype=np.uint8)
+    aug = VideoRandAugment(n=4, m=7)
+    changed = 0
+    for seed in range(10):
+        np.random.seed(seed)
+        out = aug(dict(imgs=[frame.copy() for _ in range(4)]))['imgs']
+        assert all(o.shape == frame.shape and o.dtype == np.uint8 for o in out)
+        assert all(np.array_equal(out[0], o) for o in out[1:])
+        changed += not np.array_equal(out[0], frame)
+    assert changed >= 8
