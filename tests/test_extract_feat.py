@@ -1,0 +1,166 @@
+"""Embedding extraction: the API (stages, pooling, views averaged, per clip) and tools/extract_feat.py."""
+import csv
+import importlib.util
+import shutil
+
+import numpy as np
+import pytest
+import torch
+
+from .conftest import REPO, TINY_SWIN
+
+pytest.importorskip('decord')
+
+TINY_CONFIG = f"""
+_base_ = ['{REPO}/configs/recognition/swin/swin_tiny_patch244_window877_kinetics400_1k.py']
+model = dict(
+    backbone=dict(patch_size={TINY_SWIN['patch_size']}, embed_dim={TINY_SWIN['embed_dim']},
+                  depths={TINY_SWIN['depths']}, num_heads={TINY_SWIN['num_heads']},
+                  window_size={TINY_SWIN['window_size']}, drop_path_rate=0.0),
+    cls_head=dict(in_channels=128, num_classes=5),
+    test_cfg=dict(max_testing_views=4))
+test_pipeline = [
+    dict(type='DecordInit'),
+    dict(type='SampleFrames', clip_len=8, frame_interval=2, num_clips=2, test_mode=True),
+    dict(type='DecordDecode'),
+    dict(type='Resize', scale=(-1, 64)),
+    dict(type='ThreeCrop', crop_size=64),
+    dict(type='FormatShape', input_format='NCTHW'),
+    dict(type='PackActionInputs')]
+test_dataloader = dict(dataset=dict(pipeline=test_pipeline))
+"""
+
+
+def _load_tool(name):
+    spec = importlib.util.spec_from_file_location(name, REPO / 'tools' / f'{name}.py')
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope='module')
+def tiny(tmp_path_factory):
+    """(config path, checkpoint path, model) of a tiny random recognizer."""
+    from video_swin_plugin.apis.features import build_recognizer
+    root = tmp_path_factory.mktemp('tiny')
+    config = root / 'tiny_swin.py'
+    config.write_text(TINY_CONFIG)
+    torch.manual_seed(0)
+    _, model = build_recognizer(str(config))
+    with torch.no_grad():  # off the identity init, so norms and stages are not interchangeable
+        for p in model.parameters():
+            p.add_(torch.randn_like(p) * 0.05)
+    checkpoint = root / 'tiny.pth'
+    torch.save({'state_dict': model.state_dict()}, checkpoint)
+    return str(config), str(checkpoint), model
+
+
+def _views_by_hand(model, cfg, path):
+    """Every view's normalized clip, through mmaction2's own pipeline and preprocessor."""
+    from mmengine.dataset import Compose, pseudo_collate
+    packed = Compose(cfg.test_pipeline)(dict(filename=path, label=-1, start_index=0,
+                                             modality='RGB'))
+    return model.data_preprocessor(pseudo_collate([packed]), False)['inputs'][0]  # V, 3, T, H, W
+
+
+def test_embedding_is_the_mean_over_views_of_the_pooled_backbone(tiny, shared_data):
+    from video_swin_plugin.apis.features import VideoEmbedder, build_recognizer
+    config, checkpoint, _ = tiny
+    cfg, model = build_recognizer(config, checkpoint)
+    video = str(shared_data / 'videos' / 'test.mp4')
+    views = _views_by_hand(model, cfg, video)
+    assert views.shape == (6, 3, 8, 64, 64)  # 2 clips x 3 crops
+    with torch.no_grad():
+        feats = model.backbone(views)  # 6, 128, 4, 2, 2
+    embedder = VideoEmbedder(model, cfg.test_pipeline)
+    per_view = embedder.views(video)
+    torch.testing.assert_close(per_view, feats.mean(dim=(2, 3, 4)), atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(embedder(video), feats.mean(dim=(0, 2, 3, 4)), atol=1e-5,
+                               rtol=1e-5)
+    assert not torch.allclose(per_view[0], per_view[1])  # views differ, so averaging matters
+    # max pooling and avg+max
+    vmax = VideoEmbedder(model, cfg.test_pipeline, pooling='max').views(video)
+    torch.testing.assert_close(vmax, feats.amax(dim=(2, 3, 4)), atol=1e-5, rtol=1e-5)
+    both = VideoEmbedder(model, cfg.test_pipeline, pooling='avgmax')(video)
+    assert both.shape == (256, )
+
+
+def test_stages(tiny, shared_data):
+    from video_swin_plugin.apis.features import VideoEmbedder, build_recognizer
+    config, checkpoint, _ = tiny
+    cfg, model = build_recognizer(config, checkpoint)
+    video = str(shared_data / 'videos' / 'test.mp4')
+    last = VideoEmbedder(model, cfg.test_pipeline)(video)
+    # stage 3 by index is the backbone output (same norm); earlier stages are their raw output
+    torch.testing.assert_close(VideoEmbedder(model, cfg.test_pipeline, stage=3)(video), last)
+    views = _views_by_hand(model, cfg, video)
+    captured = {}
+    handle = model.backbone.layers[1].register_forward_hook(
+        lambda m, a, out: captured.update(x=out[0]))
+    with torch.no_grad():
+        model.backbone(views)
+    handle.remove()
+    expected = captured['x'].mean(dim=(1, 2, 3)).mean(dim=0)  # channels-last stage output
+    stage1 = VideoEmbedder(model, cfg.test_pipeline, stage=1)(video)
+    assert stage1.shape == (32, )
+    torch.testing.assert_close(stage1, expected, atol=1e-5, rtol=1e-5)
+    with pytest.raises(ValueError, match='no neck'):
+        VideoEmbedder(model, cfg.test_pipeline, stage='neck')(video)
+    with pytest.raises(ValueError, match='stage 7 is not a stage'):
+        VideoEmbedder(model, cfg.test_pipeline, stage=7)(video)
+
+
+def test_tool_writes_npy_and_index_and_reports_bad_videos(tiny, shared_data, tmp_path, capsys):
+    from video_swin_plugin.apis.features import VideoEmbedder, build_recognizer
+    config, checkpoint, _ = tiny
+    videos = shared_data / 'videos'
+    shutil.copy(videos / 'test.avi', tmp_path / 'b.avi')
+    (tmp_path / 'empty.mp4').write_bytes(b'')
+    listing = tmp_path / 'list.txt'
+    listing.write_text(f'{videos / "test.mp4"} 3\n# a comment\nb.avi 1\nempty.mp4 0\n'
+                       'missing.mp4 2\n')
+    out = tmp_path / 'out' / 'feats'
+    tool = _load_tool('extract_feat')
+    rc = tool.main([config, checkpoint, str(listing), '--video-root', str(tmp_path), '--out',
+                    str(out), '--pooling', 'avgmax'])
+    assert rc == 1  # two videos could not be read
+    err = capsys.readouterr().err
+    assert f'skipped {tmp_path / "empty.mp4"}' in err and 'missing.mp4' in err
+    feats = np.load(str(out) + '.npy')
+    with open(str(out) + '.csv') as f:
+        rows = list(csv.DictReader(f))
+    assert feats.shape == (2, 256) and feats.dtype == np.float32
+    assert [r['video'] for r in rows] == [str(videos / 'test.mp4'), str(tmp_path / 'b.avi')]
+    assert [r['num_views'] for r in rows] == ['6', '6']
+    cfg, model = build_recognizer(config, checkpoint)
+    expected = VideoEmbedder(model, cfg.test_pipeline, pooling='avgmax')(str(tmp_path / 'b.avi'))
+    np.testing.assert_allclose(feats[1], expected.numpy(), atol=1e-5)
+
+
+def test_per_clip_embeddings_through_the_streaming_reader(tiny, shared_data, tmp_path):
+    pytest.importorskip('video_swin_plugin.apis.streaming')
+    config, checkpoint, model = tiny
+    video = shared_data / 'videos' / 'test.mp4'  # 300 frames at 30 fps
+    out = tmp_path / 'clips'
+    tool = _load_tool('extract_feat')
+    rc = tool.main([config, checkpoint, str(video), '--out', str(out), '--per-clip',
+                    '--stride-sec', '2.0'])
+    assert rc == 0
+    feats = np.load(str(out) + '.npy')
+    with open(str(out) + '.csv') as f:
+        rows = list(csv.DictReader(f))
+    # clips of 8 frames 2 apart (span 15) every 2 s in 10 s: starts 0, 2, 4, 6, 8
+    assert [float(r['start_sec']) for r in rows] == [0.0, 2.0, 4.0, 6.0, 8.0]
+    assert feats.shape == (5, 128)
+    assert not np.allclose(feats[0], feats[-1])
+    # clip 0 by hand: frames 0, 2, ..., 14, short side 64, centre crop 64
+    import decord
+    from mmaction.datasets.transforms import CenterCrop, Resize
+    frames = decord.VideoReader(str(video)).get_batch(list(range(0, 16, 2))).asnumpy()
+    results = Resize(scale=(-1, 64))(dict(imgs=list(frames), img_shape=frames.shape[1:3]))
+    results = CenterCrop(crop_size=64)(results)
+    clip = torch.from_numpy(np.stack(results['imgs']).transpose(3, 0, 1, 2).copy())[None]
+    data = model.data_preprocessor(dict(inputs=[clip], data_samples=None), False)
+    with torch.no_grad():
+        expected = model.backbone(data['inputs'][0]).mean(dim=(0, 2, 3, 4))
+    np.testing.assert_allclose(feats[0], expected.numpy(), atol=1e-4)
