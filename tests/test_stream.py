@@ -1,0 +1,251 @@
+"""Streaming whole recordings: schedule, reader, resume after a stop or a crash, bad files,
+finished videos, sessions. The model is a tiny Swin + FAM on 32 px frames (one CPU thread)."""
+import json
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from video_swin_plugin.apis.streaming import (Smoothing, StreamingClassifier, group_sessions,
+                                              stream_videos)
+from video_swin_plugin.apis.video_stream import ClipReader, ClipSchedule, VideoReadError
+
+from .stream_fixtures import (CLASSES, corrupt_middle, read_outputs, tiny_config, truncate,
+                              write_stage_video)
+
+STAGES = [0] * 8 + [1] * 14 + [2] * 6 + [1] * 6 + [0] * 6  # 40 s at 1 s per stage
+
+
+@pytest.fixture(scope='module')
+def videos(tmp_path_factory):
+    root = tmp_path_factory.mktemp('videos')
+    good = write_stage_video(root / 'night_a.mp4', STAGES, seed=1)
+    write_stage_video(root / 'night_b.mp4', STAGES[::-1], seed=2)
+    corrupt_middle(good, root / 'damaged.mp4')
+    truncate(good, root / 'truncated.mp4')  # moov atom at the end: nothing readable
+    write_stage_video(root / 'cut.mp4', STAGES, seed=3, faststart=True)
+    truncate(root / 'cut.mp4', root / 'cut_short.mp4', 0.6)  # readable, ends early
+    (root / 'cut.mp4').unlink()
+    (root / 'notes.mp4').write_text('not a video\n')
+    return root
+
+
+@pytest.fixture(scope='module')
+def classifier():
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    return StreamingClassifier(tiny_config())
+
+
+class Counting:
+    """Wraps a model to count predict_clip calls and optionally fail at call ``fail_at``."""
+
+    def __init__(self, model, fail_at=None):
+        self.model, self.calls, self.fail_at = model, 0, fail_at
+
+    def __getattr__(self, name):
+        return getattr(self.model, name)
+
+    def eval(self):
+        return self
+
+    def predict_clip(self, inputs, memory):
+        self.calls += 1
+        if self.fail_at is not None and self.calls == self.fail_at:
+            raise RuntimeError('injected failure')
+        return self.model.predict_clip(inputs, memory)
+
+
+def _with_model(clf, model):
+    return StreamingClassifier.from_model(model, clf.classes, clf.schedule, clf.transform)
+
+
+def test_clip_schedule():
+    s = ClipSchedule(clip_len=4, frame_interval=2, stride_sec=1.0)
+    assert s.span == 7
+    assert s.frame_indices(3, fps=8) == [24, 26, 28, 30]
+    assert s.clip_times(3, fps=8) == (3.0, 3.875)
+    for n in range(0, 100):  # the count is exactly the clips that fit
+        k = s.num_clips(n, fps=8)
+        assert k == sum(s.frame_indices(j, 8)[-1] < n for j in range(100))
+    with pytest.raises(ValueError, match='stride_sec'):
+        ClipSchedule(4, 2, 0.0)
+
+
+def test_reader_seeking_to_a_clip_gives_the_frames_of_a_front_to_back_pass(videos):
+    sched = ClipSchedule(4, 2, 1.0)
+    full = list(ClipReader(videos / 'night_a.mp4', sched))
+    assert len(full) == 40 - 0 and all(c.frames is not None for c in full)
+    for start in (1, 9, 33):
+        part = list(ClipReader(videos / 'night_a.mp4', sched, start_clip=start, max_clips=4))
+        assert [c.index for c in part] == list(range(start, start + 4))
+        for c in part:
+            for a, b in zip(c.frames, full[c.index].frames):
+                np.testing.assert_array_equal(a, b)
+
+
+def test_run_equals_a_hand_loop_and_carries_memory(videos, classifier):
+    results = list(classifier.run(videos / 'night_a.mp4'))
+    assert [r.clip for r in results] == list(range(40))
+    reader = ClipReader(videos / 'night_a.mp4', classifier.schedule, classifier.transform)
+    memory = classifier.init_memory()
+    with torch.inference_mode():
+        for clip, r in zip(reader, results):
+            scores, memory = classifier.model.predict_clip(clip.frames[None], memory)
+            np.testing.assert_array_equal(scores[0].numpy(), r.scores)
+    # the memory matters: continuing from clip 20 with a reset memory changes the scores
+    resumed = list(classifier.run(videos / 'night_a.mp4', results[19].memory, start_clip=20))
+    reset = list(classifier.run(videos / 'night_a.mp4', None, start_clip=20))
+    for a, b in zip(resumed, results[20:]):
+        np.testing.assert_array_equal(a.scores, b.scores)
+    assert not np.allclose(reset[0].scores, results[20].scores)
+
+
+def test_stopped_then_rerun_gives_the_outputs_of_an_uninterrupted_run(videos, classifier,
+                                                                      tmp_path):
+    inputs = [str(videos / 'night_a.mp4'), str(videos / 'night_b.mp4')]
+    smooth = Smoothing(5, 'centred', 3.0)
+    ref = stream_videos(classifier, inputs, tmp_path / 'ref', smooth, progress=False)
+    assert [v['status'] for v in ref['videos']] == ['done', 'done']
+    # stop after 13 clips, then after 40 more (inside the second video), then finish
+    out = tmp_path / 'stopped'
+    first = stream_videos(classifier, inputs, out, smooth, max_clips=13, progress=False)
+    assert first['stopped'] and not (out / 'night_a.csv').exists()
+    second = stream_videos(classifier, inputs, out, smooth, max_clips=40, progress=False)
+    assert second['stopped'] and (out / 'night_a.csv').exists()
+    counting = Counting(classifier.model)
+    stream_videos(_with_model(classifier, counting), inputs, out, smooth, progress=False)
+    assert counting.calls == 80 - 13 - 40  # only the clips not done before
+    for stem in ('night_a', 'night_b'):
+        assert read_outputs(out, stem) == read_outputs(tmp_path / 'ref', stem), stem
+    assert not list(out.glob('*.part')) and not list(out.glob('.*.tmp'))
+
+
+def test_crash_mid_video_then_rerun_gives_identical_outputs(videos, classifier, tmp_path):
+    inputs = [str(videos / 'night_a.mp4')]
+    stream_videos(classifier, inputs, tmp_path / 'ref', progress=False)
+    crashing = Counting(classifier.model, fail_at=23)
+    report = stream_videos(_with_model(classifier, crashing), inputs, tmp_path / 'out',
+                           progress=False, save_every=5)
+    assert report['videos'][0]['status'] == 'failed'
+    assert 'injected failure' in report['videos'][0]['error']
+    state = torch.load(tmp_path / 'out' / 'night_a.state.pt', weights_only=True)
+    assert state['next_clip'] == 20  # the last save before the crash
+    counting = Counting(classifier.model)
+    stream_videos(_with_model(classifier, counting), inputs, tmp_path / 'out', progress=False,
+                  save_every=5)
+    assert counting.calls == 20
+    assert read_outputs(tmp_path / 'out', 'night_a') == read_outputs(tmp_path / 'ref', 'night_a')
+
+
+def test_finished_video_is_not_recomputed_and_new_smoothing_only_resummarises(
+        videos, classifier, tmp_path):
+    inputs = [str(videos / 'night_a.mp4')]
+    stream_videos(classifier, inputs, tmp_path, Smoothing(5), progress=False)
+    before = read_outputs(tmp_path, 'night_a')
+    counting = Counting(classifier.model)
+    report = stream_videos(_with_model(classifier, counting), inputs, tmp_path, Smoothing(5),
+                           progress=False)
+    assert counting.calls == 0 and report['videos'][0]['status'] == 'done'
+    assert read_outputs(tmp_path, 'night_a') == before
+    stream_videos(_with_model(classifier, counting), inputs, tmp_path,
+                  Smoothing(15, 'causal'), progress=False)
+    assert counting.calls == 0
+    summary = json.loads((tmp_path / 'night_a.json').read_text())
+    assert summary['smoothing']['size'] == 15 and summary['smoothing']['mode'] == 'causal'
+    assert (read_outputs(tmp_path, 'night_a', ['csv'])['csv'].split(b'\n')[1].split(b',')[4]
+            == before['csv'].split(b'\n')[1].split(b',')[4])  # raw labels unchanged
+
+
+def test_bad_files_among_good_ones_are_reported_and_the_good_ones_finish(
+        videos, classifier, tmp_path, shared_data):
+    folder = tmp_path / 'in'
+    folder.mkdir()
+    for name in ('night_a.mp4', 'damaged.mp4', 'truncated.mp4', 'cut_short.mp4', 'notes.mp4'):
+        shutil.copy(videos / name, folder / name)
+    shutil.copy(shared_data / 'videos' / 'test.mp4', folder / 'real_test.mp4')
+    out = tmp_path / 'out'
+    report = stream_videos(classifier, [str(folder)], out, progress=False)
+    status = {v['video']: v['status'] for v in report['videos']}
+    assert status == {'cut_short.mp4': 'done', 'damaged.mp4': 'done', 'night_a.mp4': 'done',
+                      'notes.mp4': 'failed', 'real_test.mp4': 'done', 'truncated.mp4': 'failed'}
+    errors = {v['video']: v['error'] for v in report['videos'] if 'error' in v}
+    assert all(name in errors[name] for name in errors)  # the message names the file
+    on_disk = json.loads((out / 'run_report.json').read_text())
+    assert [v['status'] for v in on_disk['videos']] == [v['status'] for v in report['videos']]
+    assert json.loads((out / 'truncated.json').read_text())['status'] == 'failed'
+
+    damaged = json.loads((out / 'damaged.json').read_text())
+    assert damaged['skipped'] and damaged['decode_error_count'] > 0
+    assert 0 < damaged['clips']['skipped'] < 40
+    assert len(damaged['skipped']) == 1  # one damaged stretch, reported as one
+    s = damaged['skipped'][0]
+    assert 5 < s['start'] < s['end'] < 35 and 'missing' in s['reason']
+    rows = (out / 'damaged.csv').read_text().splitlines()
+    assert len(rows) - 1 == damaged['clips']['scored']  # skipped clips have no row
+
+    cut = json.loads((out / 'cut_short.json').read_text())
+    assert cut['skipped'][-1]['reason'].startswith('past the last decodable frame')
+    assert cut['clips']['scheduled'] == 40 and 10 < cut['clips']['scored'] < 35
+    real = json.loads((out / 'real_test.json').read_text())
+    assert real['clips']['skipped'] == 0 and real['clips']['scored'] == 10  # 10 s at 1 s
+    # good outputs equal a run on the good file alone
+    alone = tmp_path / 'alone'
+    stream_videos(classifier, [str(videos / 'night_a.mp4')], alone, progress=False)
+    assert read_outputs(out, 'night_a', ['csv', 'png']) == read_outputs(alone, 'night_a',
+                                                                          ['csv', 'png'])
+    a, b = (json.loads((d / 'night_a.json').read_text()) for d in (out, alone))
+    assert a.pop('path') != b.pop('path') and a == b
+    with pytest.raises(VideoReadError, match='notes.mp4'):
+        ClipReader(folder / 'notes.mp4', classifier.schedule)
+
+
+def test_session_carries_memory_across_files_in_name_order(videos, classifier, tmp_path):
+    folder = tmp_path / 'in'
+    folder.mkdir()
+    shutil.copy(videos / 'night_a.mp4', folder / 'sow1_part10.mp4')
+    shutil.copy(videos / 'night_b.mp4', folder / 'sow1_part2.mp4')
+    shutil.copy(videos / 'night_b.mp4', folder / 'sow2_part1.mp4')
+    groups = group_sessions([(str(p), p.name) for p in sorted(folder.iterdir())],
+                            r'(sow\d+)_part')
+    assert [[n for _, n in g] for g in groups] == [['sow1_part2.mp4', 'sow1_part10.mp4'],
+                                                   ['sow2_part1.mp4']]
+    out = tmp_path / 'out'
+    stream_videos(classifier, [str(folder)], out, session=r'(sow\d+)_part', progress=False)
+    first = list(classifier.run(folder / 'sow1_part2.mp4'))
+    carried = list(classifier.run(folder / 'sow1_part10.mp4', first[-1].memory))
+    rows = (out / 'sow1_part10.csv').read_text().splitlines()[1:]
+    p0 = np.array([float(x) for x in rows[0].split(',')[6:]])
+    np.testing.assert_allclose(p0, carried[0].scores, atol=1e-6)
+    # the other session starts from a reset memory
+    rows = (out / 'sow2_part1.csv').read_text().splitlines()[1:]
+    p0 = np.array([float(x) for x in rows[0].split(',')[6:]])
+    np.testing.assert_allclose(p0, first[0].scores, atol=1e-6)
+    reset = list(classifier.run(folder / 'sow1_part10.mp4', max_clips=1))
+    assert not np.allclose(reset[0].scores, carried[0].scores, atol=1e-6)
+
+
+def test_outputs_format(videos, classifier, tmp_path):
+    stream_videos(classifier, [str(videos / 'night_a.mp4')], tmp_path, Smoothing(5),
+                  progress=False)
+    rows = (tmp_path / 'night_a.csv').read_text().splitlines()
+    assert rows[0] == 'video,clip,start,end,label,smoothed_label,p_awake,p_nrem,p_rem'
+    assert len(rows) == 41
+    first = rows[1].split(',')
+    assert first[:4] == ['night_a.mp4', '0', '0.000', '0.875']
+    assert first[4] in CLASSES and first[5] in CLASSES
+    assert abs(sum(float(p) for p in first[6:]) - 1) < 1e-5
+    summary = json.loads((tmp_path / 'night_a.json').read_text())
+    for kind in ('raw', 'smoothed'):
+        stats = summary[kind]
+        assert sum(s['time_s'] for s in stats['stages'].values()) == 40.0
+        assert abs(sum(s['share'] for s in stats['stages'].values()) - 1) < 1e-3
+        assert stats['transitions']['total'] == sum(stats['transitions']['by_pair'].values())
+        assert 'latency_to_first_sleep_s' in stats
+    assert (summary['smoothed']['transitions']['total']
+            <= summary['raw']['transitions']['total'])
+    png = (tmp_path / 'night_a.png').read_bytes()
+    assert png[:8] == b'\x89PNG\r\n\x1a\n' and len(png) > 10_000

@@ -1,0 +1,79 @@
+"""Stage whole recordings clip by clip: per video a CSV, a summary JSON and a hypnogram PNG.
+
+    python tools/stream_infer.py CONFIG CHECKPOINT VIDEO_OR_DIR... --out-dir DIR \\
+        [--labels ann.csv] [--session REGEX] [--smooth 9 --smooth-mode centred --min-bout 0]
+
+Rerun the same command after a crash: finished videos are skipped and an unfinished one
+continues from its last saved clip. Exit status 0 when every video finished, 1 when one or
+more could not be read (they are listed in DIR/run_report.json), 3 when --max-clips stopped it.
+"""
+import argparse
+import sys
+
+import torch
+
+from video_swin_plugin.apis.streaming import Smoothing, StreamingClassifier, stream_videos
+from video_swin_plugin.apis.smoothing import SMOOTH_MODES
+from video_swin_plugin.apis.video_stream import ClipSchedule
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    p.add_argument('config', help='model config (a recognizer with init_memory/predict_clip)')
+    p.add_argument('checkpoint', help='weights, loaded strictly')
+    p.add_argument('inputs', nargs='+', metavar='VIDEO_OR_DIR',
+                   help='video files and folders (searched recursively)')
+    p.add_argument('--out-dir', required=True, help='where outputs and resume state go')
+    p.add_argument('--labels', help="a scorer's long-recording CSV (video,start,end,label) to "
+                   'report agreement against')
+    p.add_argument('--session', metavar='REGEX',
+                   help='group files into sessions by this regex on their names (the group '
+                   "'session', else group 1); a session's files run in name order and carry "
+                   'the memory across file boundaries. Default: every file resets it')
+    p.add_argument('--smooth', type=int, default=9, metavar='N',
+                   help='median filter window in clips (1 = off). Default: 9')
+    p.add_argument('--smooth-mode', choices=SMOOTH_MODES, default='centred',
+                   help='causal (past clips only) or centred. Default: centred')
+    p.add_argument('--min-bout', type=float, default=0.0, metavar='SEC',
+                   help='relabel bouts shorter than this between two bouts of one stage '
+                   '(seconds, 0 = off). Default: 0')
+    p.add_argument('--clip-len', type=int, help="override the config's clip_len")
+    p.add_argument('--frame-interval', type=int, help="override the config's frame_interval")
+    p.add_argument('--stride', type=float, help="override the config's clip stride (s)")
+    p.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
+    p.add_argument('--threads', type=int,
+                   help='torch CPU threads (1 often wins on a busy or 2-core machine; '
+                   'decoding runs in its own thread)')
+    p.add_argument('--save-every', type=int, default=1, metavar='N',
+                   help='save the resume state every N clips. Default: 1')
+    p.add_argument('--max-clips', type=int, help='stop the run after N clips (resumable)')
+    p.add_argument('--no-progress', action='store_true', help='no progress bar')
+    return p.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    clf = StreamingClassifier(args.config, args.checkpoint, device=args.device)
+    if args.clip_len or args.frame_interval or args.stride:
+        s = clf.schedule
+        clf.schedule = ClipSchedule(args.clip_len or s.clip_len,
+                                    args.frame_interval or s.frame_interval,
+                                    args.stride or s.stride_sec)
+    report = stream_videos(clf, args.inputs, args.out_dir,
+                           Smoothing(args.smooth, args.smooth_mode, args.min_bout),
+                           labels=args.labels, session=args.session,
+                           save_every=args.save_every, max_clips=args.max_clips,
+                           progress=not args.no_progress)
+    failed = [v for v in report['videos'] if v['status'] == 'failed']
+    for v in report['videos']:
+        print(f"{v['status']:>8}  {v['video']}" + (f"  ({v['error']})" if 'error' in v else ''))
+    if report['stopped']:
+        print(f'stopped after --max-clips {args.max_clips}; rerun to continue')
+        return 3
+    return 1 if failed else 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
