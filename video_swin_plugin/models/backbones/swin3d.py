@@ -14,7 +14,7 @@ from torch.utils.checkpoint import checkpoint
 
 from ..layers.attention import WindowAttention3D
 from ..layers.drop import DropPath
-from ..layers.window_ops import (compute_shift_mask, get_window_size, window_partition,
+from ..layers.window_ops import (WindowPlan, get_window_size, window_partition, window_plan,
                                  window_reverse)
 
 # embed_dim, depths, num_heads of the published models.
@@ -72,20 +72,30 @@ class SwinTransformerBlock3D(nn.Module):
         self.norm2 = norm_layer(dim)
         self.mlp = Mlp(dim, int(dim * mlp_ratio), act_layer, drop)
 
-    def _attention(self, x: torch.Tensor, mask: Optional[torch.Tensor]) -> torch.Tensor:
+    def _attention(self, x: torch.Tensor, plan: WindowPlan, recompute: bool) -> torch.Tensor:
         B, D, H, W, C = x.shape
-        window_size, shift_size = get_window_size((D, H, W), self.window_size, self.shift_size)
+        window_size, shift_size = plan.window_size, plan.shift_size
         x = self.norm1(x)
         # pad (after the norm, as the original) to whole windows at the far end of each axis
-        pd, ph, pw = [(w - s % w) % w for s, w in zip((D, H, W), window_size)]
-        x = F.pad(x, (0, 0, 0, pw, 0, ph, 0, pd))
+        pd, ph, pw = plan.pad
+        if pd or ph or pw:
+            x = F.pad(x, (0, 0, 0, pw, 0, ph, 0, pd))
+        if self.attn.fused:
+            # cyclic shift + partition as one gather, windows sorted by the mask they need
+            windows = x.reshape(-1, C).index_select(0, plan.gather)  # nW * B * N, C
+            N = window_size[0] * window_size[1] * window_size[2]
+            windows = self.attn(windows.view(-1, N, C), window_size, mask=plan.masks,
+                                groups=plan.groups, recompute=recompute)
+            # reverse partition + shift, and crop the padding, as one gather
+            return windows.view(-1, C).index_select(0, plan.scatter).view(B, D, H, W, C)
+        # the explicit path: the original's roll / partition / reverse, bit for bit
         _, Dp, Hp, Wp, _ = x.shape
         shifted = any(s > 0 for s in shift_size)
         if shifted:
             x = torch.roll(x, shifts=[-s for s in shift_size], dims=(1, 2, 3))
         windows = window_partition(x, window_size)  # B * nW, N, C
         num_windows = windows.shape[0] // B
-        windows = self.attn(windows, window_size, num_windows, mask if shifted else None)
+        windows = self.attn(windows, window_size, num_windows, plan.explicit_mask)
         x = window_reverse(windows, window_size, B, Dp, Hp, Wp)  # B, Dp, Hp, Wp, C
         if shifted:
             x = torch.roll(x, shifts=list(shift_size), dims=(1, 2, 3))
@@ -93,9 +103,10 @@ class SwinTransformerBlock3D(nn.Module):
             x = x[:, :D, :H, :W, :].contiguous()
         return x
 
-    def forward(self, x: torch.Tensor, mask: Optional[torch.Tensor]) -> torch.Tensor:
-        """x (Tensor[B, D, H, W, C]); mask (Tensor[nW, N, N]) is the stage's shift mask."""
-        x = x + self.drop_path(self._attention(x, mask))
+    def forward(self, x: torch.Tensor, plan: WindowPlan, recompute: bool = False) -> torch.Tensor:
+        """x (Tensor[B, D, H, W, C]); ``plan`` is the stage's :class:`WindowPlan` for this
+        block's shift; ``recompute`` keeps no attention matrices for backward (checkpointing)."""
+        x = x + self.drop_path(self._attention(x, plan, recompute))
         return x + self.drop_path(self.mlp(self.norm2(x)))
 
 
@@ -120,8 +131,8 @@ class PatchMerging(nn.Module):
 class BasicLayer(nn.Module):
     """One stage: ``depth`` blocks alternating plain and shifted windows, then downsampling.
 
-    The shift mask depends only on the padded input size, so it is built once per stage
-    and kept for the last size seen (a per-module cache, not a global one).
+    How tokens go into windows (padding, cyclic shift, shift masks) depends only on the
+    input size, so it is planned once per stage (:meth:`window_plans`) for all its blocks.
     """
 
     def __init__(self,
@@ -155,27 +166,39 @@ class BasicLayer(nn.Module):
             for i in range(depth)
         ])
         self.downsample = downsample(dim, norm_layer) if downsample is not None else None
-        self._mask_cache = (None, None)
+        self._plans = {}  # (shifted, B, D, H, W, device, explicit) -> WindowPlan
 
-    def shift_mask(self, x: torch.Tensor) -> torch.Tensor:
-        D, H, W = x.shape[1:4]
-        window_size, shift_size = get_window_size((D, H, W), self.window_size, self.shift_size)
-        padded = [-(-s // w) * w for s, w in zip((D, H, W), window_size)]
-        key = (*padded, window_size, shift_size, x.device)
-        if self._mask_cache[0] != key:
-            self._mask_cache = (key, compute_shift_mask(*padded, window_size, shift_size,
-                                                        x.device))
-        return self._mask_cache[1]
+    def window_plans(self, x: torch.Tensor) -> Tuple[WindowPlan, WindowPlan]:
+        """The (plain, shifted) :class:`WindowPlan` for ``x (Tensor[B, D, H, W, C])``.
+
+        They depend only on the input's size, so they are kept per stage for the last size
+        seen (a per-module cache, not a global one); they hold no parameters.
+        """
+        B, D, H, W = x.shape[:4]
+        explicit = any(not blk.attn.fused for blk in self.blocks)
+        plans = []
+        for shift in ((0, 0, 0), self.shift_size):
+            key = (shift != (0, 0, 0), B, D, H, W, x.device, explicit)
+            plan = self._plans.get(key[0])
+            if plan is None or plan[0] != key:
+                plan = (key, window_plan(B, (D, H, W), self.window_size, shift, x.device,
+                                         explicit_mask=explicit))
+                if not torch.compiler.is_compiling():
+                    self._plans[key[0]] = plan
+            plans.append(plan[1])
+        return plans[0], plans[1]
 
     def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
         """x (Tensor[B, D, H, W, C]) -> (stage output, downsampled input of the next stage)."""
-        mask = self.shift_mask(x)
-        for blk in self.blocks:
+        plans = self.window_plans(x)
+        for i, blk in enumerate(self.blocks):
+            plan = plans[i % 2]
             if self.use_checkpoint and torch.is_grad_enabled():
-                # non-reentrant: parameters get gradients even when x needs none (frozen stages)
-                x = checkpoint(blk, x, mask, use_reentrant=False)
+                # non-reentrant: parameters get gradients even when x needs none (frozen
+                # stages); inside, attention keeps no score matrices either (recompute)
+                x = checkpoint(blk, x, plan, True, use_reentrant=False)
             else:
-                x = blk(x, mask)
+                x = blk(x, plan)
         return x, (self.downsample(x) if self.downsample is not None else x)
 
 

@@ -3,7 +3,7 @@
 Shapes follow the Video Swin paper: a feature map is ``x (Tensor[B, D, H, W, C])``
 (channels last), a window holds ``N = Wd * Wh * Ww`` tokens.
 """
-from typing import Sequence, Tuple
+from typing import NamedTuple, Optional, Sequence, Tuple
 
 import torch
 
@@ -52,15 +52,7 @@ def compute_shift_mask(D: int, H: int, W: int, window_size: Size3, shift_size: S
     Token pairs that come from different regions of the rolled map get -100 (as the
     original does, rather than -inf, so results match it), pairs within a region 0.
     """
-    region = torch.zeros((1, D, H, W, 1), device=device)
-    cnt = 0
-    slices = [(slice(-w), slice(-w, -s), slice(-s, None)) for w, s in zip(window_size, shift_size)]
-    for d in slices[0]:
-        for h in slices[1]:
-            for w in slices[2]:
-                region[:, d, h, w, :] = cnt
-                cnt += 1
-    region = window_partition(region, window_size).squeeze(-1)  # nW, N
+    region = _shift_regions(D, H, W, window_size, shift_size, device)  # nW, N
     diff = region.unsqueeze(1) - region.unsqueeze(2)  # nW, N, N
     return torch.zeros_like(diff).masked_fill_(diff != 0, -100.0)
 
@@ -83,3 +75,105 @@ def relative_position_index(window_size: Sequence[int],
     _, th, tw = table_window
     strides = torch.tensor([(2 * th - 1) * (2 * tw - 1), 2 * tw - 1, 1])
     return (rel * strides).sum(-1)
+
+
+class WindowPlan(NamedTuple):
+    """How one stage's tokens go into windows for the fused path, for one input size.
+
+    Built once per stage and size by :func:`window_plan` and reused by every block of that
+    kind (plain or shifted). Rows are tokens of the flattened padded map
+    ``Tensor[B * Dp * Hp * Wp, C]``.
+
+    Attributes:
+        window_size, shift_size: The effective window and shift (see :func:`get_window_size`).
+        pad: (pd, ph, pw) zeros appended at the far end of D, H, W.
+        gather: ``LongTensor[nW * B * N]`` rows of the padded map in window order, the cyclic
+            shift folded in. Windows are window-major (``nW, B``) and sorted by the kind of
+            shift mask they need, so all windows of one kind, for every sample, are one slice.
+        scatter: ``LongTensor[B * D * H * W]`` for each token of the unpadded map, its row in
+            the windows: undoes the gather, the shift and the padding in one ``index_select``.
+        groups: ``((start, end, kind), ...)`` slices of the ``nW * B`` windows; ``kind`` indexes
+            ``masks``, or is -1 for windows that need no shift mask.
+        masks: ``Tensor[nK, N, N]`` the additive shift mask of each kind (0 / -100), or None.
+        explicit_mask: ``Tensor[nW, N, N]`` the original's per-window mask in its own window
+            order, for the explicit path; None when not asked for or not shifted.
+    """
+    window_size: Size3
+    shift_size: Size3
+    pad: Size3
+    gather: torch.Tensor
+    scatter: torch.Tensor
+    groups: Tuple[Tuple[int, int, int], ...]
+    masks: Optional[torch.Tensor]
+    explicit_mask: Optional[torch.Tensor]
+
+
+def window_plan(B: int, size: Sequence[int], window_size: Sequence[int],
+                shift_size: Sequence[int], device: torch.device,
+                explicit_mask: bool = False) -> WindowPlan:
+    """Build the :class:`WindowPlan` for a ``B x D x H x W`` map (before padding).
+
+    Fusing pad, roll and partition into one gather is our take on the index-based
+    partitions in torchvision's and timm's discussions; splitting windows by mask kind
+    follows the observation (Swin, Liu et al. 2021, Fig. 4) that only the windows on the far
+    edge of a shifted axis mix regions: every other window's shift mask is all zeros.
+    """
+    D, H, W = size
+    window_size, shift_size = get_window_size(size, window_size, shift_size)
+    pad = tuple((w - s % w) % w for s, w in zip(size, window_size))
+    Dp, Hp, Wp = (s + p for s, p in zip(size, pad))
+    L = Dp * Hp * Wp
+    counts = [s // w for s, w in zip((Dp, Hp, Wp), window_size)]  # windows per axis
+    N = window_size[0] * window_size[1] * window_size[2]
+    # token positions of the padded map, rolled as the original rolls x, cut into windows
+    pos = torch.arange(L, device=device).view(1, Dp, Hp, Wp, 1)
+    if any(shift_size):
+        pos = torch.roll(pos, shifts=[-s for s in shift_size], dims=(1, 2, 3))
+    pos = window_partition(pos, window_size).view(-1, N)  # nW, N (original window order)
+    # kind of mask per window: bit a set when the window is the last along shifted axis a
+    grid = torch.stack(torch.meshgrid(*[torch.arange(n) for n in counts], indexing='ij'))
+    kind = torch.zeros(counts, dtype=torch.long)
+    for a in range(3):
+        if shift_size[a]:
+            kind += (grid[a] == counts[a] - 1).long() << (2 - a)
+    kind = kind.flatten()  # nW
+    order = torch.sort(kind, stable=True).indices
+    kinds, sizes = torch.unique_consecutive(kind[order], return_counts=True)
+    pos = pos[order.to(device)]  # nW, N sorted by kind
+    # window-major over the batch: row (w, b, n) reads sample b's token pos[w, n]
+    gather = (pos[:, None, :] + torch.arange(B, device=device)[None, :, None] * L).flatten()
+    inverse = torch.empty_like(gather)
+    inverse[gather] = torch.arange(gather.numel(), device=device)
+    scatter = inverse.view(B, Dp, Hp, Wp)[:, :D, :H, :W].flatten()
+    masks, groups, start, explicit = None, [], 0, None
+    if any(shift_size):
+        region = _shift_regions(Dp, Hp, Wp, window_size, shift_size, device)  # nW, N
+        masked_kinds = [k for k in kinds.tolist() if k != 0]
+        if masked_kinds:
+            first = [int((kind == k).nonzero()[0]) for k in masked_kinds]
+            labels = region[first]  # nK, N
+            masks = (labels[:, :, None] != labels[:, None, :]).float() * -100.0  # nK, N, N
+        if explicit_mask:
+            diff = region.unsqueeze(1) - region.unsqueeze(2)  # nW, N, N
+            explicit = torch.zeros_like(diff).masked_fill_(diff != 0, -100.0)
+        for k, n in zip(kinds.tolist(), sizes.tolist()):
+            groups.append((start * B, (start + n) * B, masked_kinds.index(k) if k else -1))
+            start += n
+    else:
+        groups.append((0, len(kind) * B, -1))
+    return WindowPlan(window_size, shift_size, pad, gather, scatter, tuple(groups), masks,
+                      explicit)
+
+
+def _shift_regions(D: int, H: int, W: int, window_size: Size3, shift_size: Size3,
+                   device: torch.device) -> torch.Tensor:
+    """Region label of each token of each window of the rolled map, ``Tensor[nW, N]``."""
+    region = torch.zeros((1, D, H, W, 1), device=device)
+    cnt = 0
+    slices = [(slice(-w), slice(-w, -s), slice(-s, None)) for w, s in zip(window_size, shift_size)]
+    for d in slices[0]:
+        for h in slices[1]:
+            for w in slices[2]:
+                region[:, d, h, w, :] = cnt
+                cnt += 1
+    return window_partition(region, window_size).squeeze(-1)

@@ -1,0 +1,302 @@
+"""Our SwinTransformer3D against mmaction2's, side by side in one process, same weights.
+
+Runs alternate (mmaction2, ours, mmaction2, ours, ...) so that a noisy machine slows both
+alike; the figure that counts is the ratio ``median(mmaction2) / median(ours)``, printed
+with the spread of the per-pair ratios. Also printed: the max abs difference of the
+outputs (eval forward) and the peak memory of one step of each model.
+
+Peak memory: on CUDA ``torch.cuda.max_memory_allocated`` over the step; on CPU the peak
+RSS of a fresh child process running that one model (``ru_maxrss``), given both as the
+whole process and as the rise over the RSS just before the step (same imports in both
+children, so the imports cancel in the ratio).
+
+Examples::
+
+    python benchmarks/bench_backbone.py                        # Swin-T 1x3x32x224x224, CPU fp32, forward
+    python benchmarks/bench_backbone.py --mode train --checkpoint
+    python benchmarks/bench_backbone.py --device cuda --dtype bf16 --arch base --batch 8
+"""
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from contextlib import nullcontext
+from typing import Callable, Dict, List, Tuple
+
+import torch
+
+# the published Video Swin K400 models: patch (2, 4, 4), window (8, 7, 7), patch norm
+ARCHS = {'tiny': (96, (2, 2, 6, 2), (3, 6, 12, 24)),
+         'small': (96, (2, 2, 18, 2), (3, 6, 12, 24)),
+         'base': (128, (2, 2, 18, 2), (4, 8, 16, 32))}
+# dense bf16 peak in TFLOP/s, for model FLOP utilisation; --peak-tflops overrides
+BF16_PEAK_TFLOPS = {'H100': 989.0, 'H200': 989.0, 'A100': 312.0, 'L40S': 362.0, 'L4': 121.0}
+
+
+def build_ours(args) -> torch.nn.Module:
+    from video_swin_plugin.models import SwinTransformer3D
+    embed_dim, depths, num_heads = ARCHS[args.arch]
+    return SwinTransformer3D(embed_dim=embed_dim, depths=depths, num_heads=num_heads,
+                             patch_size=(2, 4, 4), window_size=(8, 7, 7), patch_norm=True,
+                             drop_path_rate=args.drop_path, use_checkpoint=args.checkpoint,
+                             fused_attention=not args.explicit)
+
+
+def build_mmaction2(args) -> torch.nn.Module:
+    from mmaction.models.backbones.swin import SwinTransformer3D as MMSwin
+    embed_dim, depths, num_heads = ARCHS[args.arch]
+    return MMSwin(arch=dict(embed_dims=embed_dim, depths=depths, num_heads=num_heads),
+                  pretrained=None, patch_size=(2, 4, 4), window_size=(8, 7, 7), patch_norm=True,
+                  drop_path_rate=args.drop_path, with_cp=args.checkpoint)
+
+
+def build_pair(args) -> Tuple[torch.nn.Module, torch.nn.Module]:
+    """(mmaction2's, ours) holding the same weights, on ``args.device``."""
+    from video_swin_plugin.models.convert import from_mmaction2
+    torch.manual_seed(0)
+    mm, ours = build_mmaction2(args), build_ours(args)
+    ours.load_state_dict(from_mmaction2(mm.state_dict()), strict=True)
+    return mm.to(args.device), ours.to(args.device)
+
+
+def make_input(args) -> torch.Tensor:
+    torch.manual_seed(1)
+    return torch.randn(args.batch, 3, args.frames, args.size, args.size, device=args.device)
+
+
+def sync(device: str) -> None:
+    if device.startswith('cuda'):
+        torch.cuda.synchronize()
+
+
+def step_fn(model: torch.nn.Module, x: torch.Tensor, args) -> Callable[[], torch.Tensor]:
+    """One forward (eval, no grad) or forward + backward (train) of ``model``."""
+    autocast = (torch.autocast(x.device.type, dtype=torch.bfloat16)
+                if args.dtype == 'bf16' and not args.pure_half else nullcontext())
+    if args.pure_half:
+        model.to(torch.bfloat16)
+        x = x.to(torch.bfloat16)
+    if args.mode == 'fwd':
+        model.eval()
+
+        def run():
+            with torch.no_grad(), autocast:
+                return model(x)
+    else:
+        model.train()
+
+        def run():
+            model.zero_grad(set_to_none=True)
+            with autocast:
+                out = model(x)
+            out.float().square().mean().backward()
+            return out
+    return run
+
+
+def timed(run: Callable, device: str) -> Tuple[float, torch.Tensor]:
+    sync(device)
+    start = time.perf_counter()
+    out = run()
+    sync(device)
+    return time.perf_counter() - start, out
+
+
+def time_pair(mm, ours, x, args) -> Dict:
+    runs = {'mmaction2': step_fn(mm, x, args), 'ours': step_fn(ours, x, args)}
+    for _ in range(args.warmup):
+        for run in runs.values():
+            run()
+    times: Dict[str, List[float]] = {'mmaction2': [], 'ours': []}
+    outs = {}
+    for i in range(args.repeats):
+        order = ('mmaction2', 'ours') if i % 2 == 0 else ('ours', 'mmaction2')
+        for name in order:
+            t, outs[name] = timed(runs[name], args.device)
+            times[name].append(t)
+    pair_ratios = [a / b for a, b in zip(times['mmaction2'], times['ours'])]
+    med = {k: statistics.median(v) for k, v in times.items()}
+    diff = (outs['ours'].float() - outs['mmaction2'].float()).abs().max().item()
+    return dict(times=times, median_s=med, ratio=med['mmaction2'] / med['ours'],
+                pair_ratio_min=min(pair_ratios), pair_ratio_max=max(pair_ratios),
+                max_abs_diff=diff, ref_abs_max=outs['mmaction2'].float().abs().max().item())
+
+
+def flops_per_step(model, x, args) -> float:
+    """FLOPs of one step of ``model`` counted by torch's FlopCounterMode."""
+    from torch.utils.flop_counter import FlopCounterMode
+    run = step_fn(model, x, args)
+    with FlopCounterMode(display=False) as counter:
+        run()
+    return float(counter.get_total_flops())
+
+
+def rss_bytes() -> int:
+    with open('/proc/self/statm') as f:
+        return int(f.read().split()[1]) * os.sysconf('SC_PAGE_SIZE')
+
+
+def child_memory(args) -> Dict:
+    """Run in a fresh process: one step of one model; its peak RSS (CPU) or VRAM (CUDA)."""
+    import mmaction.models.backbones.swin  # noqa: F401  same imports in both children
+    import video_swin_plugin.models  # noqa: F401
+    mm, ours = build_pair(args)
+    model = mm if args.child == 'mmaction2' else ours
+    del mm, ours
+    x = make_input(args)
+    run = step_fn(model, x, args)
+    if args.device.startswith('cuda'):
+        run()  # warm: kernels, cuBLAS workspace
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+        before = torch.cuda.memory_allocated()
+        run()
+        torch.cuda.synchronize()
+        peak = torch.cuda.max_memory_allocated()
+        return dict(peak=peak, rise=peak - before)
+    before = rss_bytes()
+    run()
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    return dict(peak=peak, rise=peak - before)
+
+
+def measure_memory(args) -> Dict:
+    """Peak memory of each model, each in its own child process, alternating."""
+    results: Dict[str, List[Dict]] = {'mmaction2': [], 'ours': []}
+    argv = [a for a in sys.argv[1:]]
+    for i in range(args.memory_repeats):
+        for name in (('mmaction2', 'ours') if i % 2 == 0 else ('ours', 'mmaction2')):
+            out = subprocess.run([sys.executable, __file__, *argv, '--child', name],
+                                 capture_output=True, text=True, check=False)
+            if out.returncode:
+                raise RuntimeError(f'memory child {name} failed:\n{out.stderr[-3000:]}')
+            results[name].append(json.loads(out.stdout.strip().splitlines()[-1]))
+    med = {name: {k: statistics.median(r[k] for r in rs) for k in ('peak', 'rise')}
+           for name, rs in results.items()}
+    return dict(per_run=results, median=med,
+                peak_ratio=med['ours']['peak'] / med['mmaction2']['peak'],
+                rise_ratio=med['ours']['rise'] / med['mmaction2']['rise'])
+
+
+def device_name(device: str) -> str:
+    if device.startswith('cuda'):
+        return torch.cuda.get_device_name()
+    return f'CPU, {torch.get_num_threads()} threads'
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    p.add_argument('--arch', choices=sorted(ARCHS), default='tiny')
+    p.add_argument('--batch', type=int, default=1)
+    p.add_argument('--frames', type=int, default=32)
+    p.add_argument('--size', type=int, default=224)
+    p.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
+    p.add_argument('--dtype', choices=['fp32', 'bf16'], default='fp32',
+                   help='bf16: autocast for both models (mmaction2 crashes in pure bf16)')
+    p.add_argument('--pure-half', action='store_true',
+                   help='with --dtype bf16: ours as model.to(bfloat16) instead of autocast '
+                   '(mmaction2 is then skipped for timing: it cannot run pure bf16)')
+    p.add_argument('--mode', choices=['fwd', 'train'], default='fwd',
+                   help='fwd: eval forward without grad; train: forward + backward')
+    p.add_argument('--checkpoint', action='store_true', help='gradient checkpointing (train)')
+    p.add_argument('--explicit', action='store_true', help='our explicit attention path')
+    p.add_argument('--drop-path', type=float, default=0.1)
+    p.add_argument('--repeats', type=int, default=5)
+    p.add_argument('--warmup', type=int, default=1)
+    p.add_argument('--threads', type=int, default=None)
+    p.add_argument('--memory', action='store_true', help='also measure peak memory')
+    p.add_argument('--memory-repeats', type=int, default=2)
+    p.add_argument('--peak-tflops', type=float, default=None,
+                   help='bf16 peak of the device for MFU (CUDA; guessed from its name)')
+    p.add_argument('--json', action='store_true', help='print one JSON line, no table')
+    p.add_argument('--child', choices=['mmaction2', 'ours'], help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if args.pure_half and args.dtype != 'bf16':
+        p.error('--pure-half needs --dtype bf16')
+    if args.child:
+        print(json.dumps(child_memory(args)))
+        return
+
+    shape = f'{args.batch}x3x{args.frames}x{args.size}x{args.size}'
+    result = dict(arch=args.arch, shape=shape, device=device_name(args.device),
+                  dtype=args.dtype + (' pure' if args.pure_half else ' autocast'
+                                      if args.dtype == 'bf16' else ''),
+                  mode=args.mode + (' +checkpoint' if args.checkpoint else ''),
+                  torch=torch.__version__)
+    mm, ours = build_pair(args)
+    x = make_input(args)
+    if args.pure_half:
+        # mmaction2 cannot run pure bf16: time ours alone, against mmaction2 under autocast
+        ref_args = argparse.Namespace(**{**vars(args), 'pure_half': False})
+        ref_run = step_fn(mm, x, ref_args)
+        run = step_fn(ours, x, args)
+        for _ in range(args.warmup):
+            ref_run(), run()
+        t_mm, t_ours = [], []
+        for _ in range(args.repeats):
+            t, ref = timed(ref_run, args.device)
+            t_mm.append(t)
+            t, out = timed(run, args.device)
+            t_ours.append(t)
+        med = {'mmaction2': statistics.median(t_mm), 'ours': statistics.median(t_ours)}
+        ratios = [a / b for a, b in zip(t_mm, t_ours)]
+        timing = dict(times={'mmaction2': t_mm, 'ours': t_ours}, median_s=med,
+                      ratio=med['mmaction2'] / med['ours'], pair_ratio_min=min(ratios),
+                      pair_ratio_max=max(ratios),
+                      max_abs_diff=(out.float() - ref.float()).abs().max().item(),
+                      ref_abs_max=ref.float().abs().max().item())
+    else:
+        timing = time_pair(mm, ours, x, args)
+    result.update(timing)
+    if args.device.startswith('cuda'):
+        flops = flops_per_step(ours, x, args)
+        name = torch.cuda.get_device_name()
+        peak = args.peak_tflops or next((v for k, v in BF16_PEAK_TFLOPS.items() if k in name),
+                                        None)
+        achieved = flops / timing['median_s']['ours'] / 1e12
+        result.update(gflops_per_step=flops / 1e9, tflops_per_s=achieved,
+                      clips_per_s=args.batch / timing['median_s']['ours'],
+                      mfu_vs_bf16_peak=achieved / peak if peak else None)
+    del mm, ours, x
+    if args.memory:
+        result['memory'] = measure_memory(args)
+    if args.json:
+        print(json.dumps(result))
+        return
+    print_table(result)
+
+
+def print_table(r: Dict) -> None:
+    gib = 1024**3
+    print(f"{r['arch']} {r['shape']} | {r['device']} | {r['dtype']} | {r['mode']} | "
+          f"torch {r['torch']}")
+    for name in ('mmaction2', 'ours'):
+        ts = r['times'][name]
+        print(f'  {name:9s} median {r["median_s"][name]:.3f} s  '
+              f'(min {min(ts):.3f}, max {max(ts):.3f}, n={len(ts)})')
+    print(f"  speed ratio mmaction2/ours: {r['ratio']:.2f}x  "
+          f"(per-pair ratios {r['pair_ratio_min']:.2f}-{r['pair_ratio_max']:.2f})")
+    print(f"  max abs diff of outputs: {r['max_abs_diff']:.3g}  "
+          f"(outputs reach {r['ref_abs_max']:.3g})")
+    if 'tflops_per_s' in r:
+        mfu = r['mfu_vs_bf16_peak']
+        print(f"  ours: {r['clips_per_s']:.2f} clips/s, {r['gflops_per_step']:.1f} GFLOP/step, "
+              f"{r['tflops_per_s']:.1f} TFLOP/s" +
+              (f", MFU {100 * mfu:.1f}% of bf16 peak" if mfu else ''))
+    if 'memory' in r:
+        m = r['memory']['median']
+        for name in ('mmaction2', 'ours'):
+            print(f'  {name:9s} peak {m[name]["peak"] / gib:.2f} GiB, '
+                  f'rise over the step {m[name]["rise"] / gib:.2f} GiB')
+        print(f"  memory ratio ours/mmaction2: peak {r['memory']['peak_ratio']:.2f}, "
+              f"rise {r['memory']['rise_ratio']:.2f}")
+
+
+if __name__ == '__main__':
+    main()
