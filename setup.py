@@ -20,6 +20,7 @@ setup(
     long_description=(HERE / 'README.md').read_text() if (HERE / 'README.md').exists() else '',
     long_description_content_type='text/markdown',
     packages=find_packages(include=['video_swin_plugin', 'video_swin_plugin.*']),
+    package_data={'video_swin_plugin': ['data/*.txt', 'data/*.md']},  # K400 class names
     python_requires='>=3.9',
     install_requires=requirements('requirements.txt'),
     extras_require={'tests': requirements('requirements-test.txt')},

@@ -21,7 +21,7 @@ class AnnotationError(ValueError):
     """A malformed annotation line; the message names the file and line."""
 
 
-class VideoReadError(RuntimeError):
+class VideoReadError(ValueError):
     """A video that cannot be read; the message names the file."""
 
 
