@@ -1,0 +1,86 @@
+"""ONNX export of backbone + head at a fixed shape, checked against PyTorch with onnxruntime."""
+import importlib.util
+
+import numpy as np
+import pytest
+import torch
+
+from .conftest import REPO
+from .test_extract_feat import TINY_CONFIG
+
+ort = pytest.importorskip('onnxruntime')
+pytest.importorskip('onnx')
+
+
+def _load_tool(name):
+    spec = importlib.util.spec_from_file_location(name, REPO / 'tools' / f'{name}.py')
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope='module')
+def tool():
+    return _load_tool('export_onnx')
+
+
+@pytest.fixture(scope='module')
+def tiny_config(tmp_path_factory):
+    config = tmp_path_factory.mktemp('onnx') / 'tiny_swin.py'
+    config.write_text(TINY_CONFIG)
+    return str(config)
+
+
+def _randomized(tool, config):
+    from video_swin_plugin.apis.features import build_recognizer
+    _, model = build_recognizer(config)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(torch.randn_like(p) * 0.05)
+    return model
+
+
+def test_onnxruntime_matches_pytorch_to_1e_4(tool, tiny_config, tmp_path, capsys):
+    model = _randomized(tool, tiny_config)
+    checkpoint = tmp_path / 'tiny.pth'
+    torch.save({'state_dict': model.state_dict()}, checkpoint)
+    out = tmp_path / 'tiny.onnx'
+    # 16 frames -> 8 temporal tokens (> Wd 4: temporal shift); 72 px -> 18, padded to windows
+    rc = tool.main([tiny_config, str(checkpoint), '--out', str(out), '--shape', '2', '3', '16',
+                    '72', '72', '--output', 'scores'])
+    assert rc == 0 and 'ok' in capsys.readouterr().out
+    module = tool.ExportableRecognizer(model, normalize=True, softmax=False).eval()
+    session = ort.InferenceSession(str(out), providers=['CPUExecutionProvider'])
+    assert [i.shape for i in session.get_inputs()] == [[2, 3, 16, 72, 72]]
+    x = torch.rand(2, 3, 16, 72, 72) * 255
+    got = session.run(None, {'video': x.numpy()})[0]
+    with torch.no_grad():
+        expected = module(x)
+        # the graph is the recognizer's own test path: preprocessor, backbone, head
+        data = model.data_preprocessor(dict(inputs=list(x[:, None]), data_samples=None), False)
+        scores = model.cls_head(model.backbone(data['inputs'].flatten(0, 1)))
+    torch.testing.assert_close(expected, scores, atol=1e-5, rtol=1e-5)
+    assert got.shape == (2, 5)
+    np.testing.assert_allclose(got, expected.numpy(), atol=1e-4, rtol=0)
+    assert np.abs(got[0] - got[1]).max() > 1e-3  # two different inputs, two different answers
+
+
+def test_probabilities_without_normalization(tool, tiny_config, tmp_path):
+    model = _randomized(tool, tiny_config)
+    module = tool.ExportableRecognizer(model, normalize=False, softmax=True).eval()
+    out = str(tmp_path / 'probs.onnx')
+    tool.export(module, (1, 3, 8, 64, 64), out)
+    diff, _, _ = tool.check_with_onnxruntime(module, out, (1, 3, 8, 64, 64))
+    assert diff < 1e-4
+    session = ort.InferenceSession(out, providers=['CPUExecutionProvider'])
+    assert session.get_outputs()[0].name == 'probs'
+    probs = session.run(None, {'video': np.random.rand(1, 3, 8, 64, 64).astype(np.float32)})[0]
+    np.testing.assert_allclose(probs.sum(), 1.0, rtol=1e-5)
+
+
+def test_models_with_a_neck_are_refused(tool):
+    class WithNeck(torch.nn.Module):
+        with_neck = True
+
+    with pytest.raises(ValueError, match='has a neck'):
+        tool.ExportableRecognizer(WithNeck())

@@ -1,0 +1,153 @@
+"""Export a recognizer (backbone + head) to ONNX at a fixed input shape, checked with onnxruntime.
+
+    python tools/export_onnx.py CONFIG CHECKPOINT --out swin_t.onnx
+        [--shape 1 3 32 224 224] [--output probs|scores] [--no-normalize] [--tolerance 1e-4]
+
+The graph takes ``video``, float ``[B, 3, T, H, W]`` RGB, and returns ``probs`` (softmax, as the
+configs' ``average_clips='prob'``) or ``scores`` ``[B, num_classes]``. By default the config's
+normalization (mean/std of the data preprocessor) is inside the graph, so the input is raw
+0-255 pixels; ``--no-normalize`` leaves it to the caller. Views (clips x crops) are a batch:
+run them and average the outputs as the test protocol does.
+
+After export the same random input goes through PyTorch and onnxruntime; the tool fails (exit
+status 1) when they differ by more than ``--tolerance``. Exported with the TorchScript-based
+exporter (``dynamo=False``), opset 17; the shift masks are built by one eager forward first
+and enter the graph as constants, which is also why the shape is fixed.
+"""
+import argparse
+import os.path as osp
+import sys
+import time
+import warnings
+
+import numpy as np
+import torch
+from mmengine.config import DictAction
+from torch import nn
+
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))  # a checkout without install
+import video_swin_plugin.registry  # noqa: E402,F401  (registers the plugin scope; compat fixes)
+from video_swin_plugin.apis.features import build_recognizer  # noqa: E402
+
+
+class ExportableRecognizer(nn.Module):
+    """Backbone + head of a recognizer as one tensor-in, tensor-out module.
+
+    Args:
+        model: a Recognizer3D-like model (``backbone``, ``cls_head``, ``data_preprocessor``).
+        normalize (bool): subtract the preprocessor's mean and divide by its std first.
+        softmax (bool): return probabilities rather than class scores.
+    """
+
+    def __init__(self, model: nn.Module, normalize: bool = True, softmax: bool = True) -> None:
+        super().__init__()
+        if getattr(model, 'with_neck', False):
+            raise ValueError(f'{type(model).__name__} has a neck; only backbone + head models '
+                             'are exported (a recurrent neck carries state between clips)')
+        self.backbone = model.backbone
+        self.cls_head = model.cls_head
+        self.softmax = softmax
+        self.normalize = normalize
+        pre = model.data_preprocessor
+        mean = getattr(pre, 'mean', None)
+        if normalize and mean is None:
+            raise ValueError('--normalize asked for, but the data preprocessor has no mean/std')
+        if normalize:
+            self.register_buffer('mean', pre.mean.detach().reshape(1, -1, 1, 1, 1).clone())
+            self.register_buffer('std', pre.std.detach().reshape(1, -1, 1, 1, 1).clone())
+
+    def forward(self, video: torch.Tensor) -> torch.Tensor:
+        """video (Tensor[B, 3, T, H, W]) -> Tensor[B, num_classes]"""
+        x = (video - self.mean) / self.std if self.normalize else video
+        feats = self.backbone(x)
+        if isinstance(feats, (tuple, list)):
+            feats = feats[-1]
+        scores = self.cls_head(feats)
+        return scores.softmax(dim=-1) if self.softmax else scores
+
+
+def export(module: nn.Module, shape, path: str, opset: int = 17) -> None:
+    """Write ``module`` as ONNX for inputs of ``shape``."""
+    module.eval()
+    example = torch.rand(*shape) * 255
+    with torch.no_grad():
+        module(example)  # builds and caches every stage's shift mask for this shape
+    with warnings.catch_warnings():
+        warnings.filterwarnings('ignore', category=torch.jit.TracerWarning)
+        warnings.filterwarnings('ignore', category=DeprecationWarning)
+        warnings.filterwarnings('ignore', message='Constant folding')
+        torch.onnx.export(module, (example, ), path, dynamo=False, opset_version=opset,
+                          input_names=['video'],
+                          output_names=['probs' if getattr(module, 'softmax', False) else
+                                        'scores'])
+
+
+def check_with_onnxruntime(module: nn.Module, path: str, shape, seed: int = 0):
+    """Max absolute difference between PyTorch and onnxruntime on one random input, and the
+    two run times (s)."""
+    import onnxruntime as ort
+    generator = torch.Generator().manual_seed(seed)
+    x = torch.rand(*shape, generator=generator) * 255
+    t = time.time()
+    with torch.no_grad():
+        expected = module(x).numpy()
+    torch_s = time.time() - t
+    session = ort.InferenceSession(path, providers=['CPUExecutionProvider'])
+    t = time.time()
+    got = session.run(None, {session.get_inputs()[0].name: x.numpy()})[0]
+    ort_s = time.time() - t
+    return float(np.abs(got - expected).max()), torch_s, ort_s
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description='Export backbone + head to ONNX')
+    parser.add_argument('config', help='config file')
+    parser.add_argument('checkpoint', nargs='?', help='checkpoint (omit for random weights)')
+    parser.add_argument('--out', required=True, help='the .onnx file to write')
+    parser.add_argument('--shape', type=int, nargs=5, default=None, metavar=('B', 'C', 'T', 'H',
+                                                                           'W'),
+                        help='fixed input shape (default: 1 3 clip_len 224 224)')
+    parser.add_argument('--output', choices=['probs', 'scores'], default='probs')
+    parser.add_argument('--no-normalize', action='store_true',
+                        help='input is already normalized (mean/std not in the graph)')
+    parser.add_argument('--opset', type=int, default=17)
+    parser.add_argument('--tolerance', type=float, default=1e-4,
+                        help='largest accepted |onnxruntime - PyTorch| (default 1e-4)')
+    parser.add_argument('--skip-check', action='store_true', help='do not run onnxruntime')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction, default=None)
+    return parser.parse_args(argv)
+
+
+def _default_shape(cfg):
+    from video_swin_plugin.apis.features import pipeline_from_config
+    clip_len = 32
+    try:
+        for step in pipeline_from_config(cfg):
+            if 'clip_len' in step:
+                clip_len = int(step['clip_len'])
+    except KeyError:
+        pass
+    return [1, 3, clip_len, 224, 224]
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    cfg, model = build_recognizer(args.config, args.checkpoint, 'cpu', args.cfg_options)
+    shape = args.shape or _default_shape(cfg)
+    module = ExportableRecognizer(model, normalize=not args.no_normalize,
+                                  softmax=args.output == 'probs').eval()
+    t = time.time()
+    export(module, shape, args.out, args.opset)
+    print(f'exported {args.out} for input {shape} in {time.time() - t:.1f} s')
+    if args.skip_check:
+        return 0
+    diff, torch_s, ort_s = check_with_onnxruntime(module, args.out, shape)
+    ok = diff <= args.tolerance
+    print(f'onnxruntime vs PyTorch: max |diff| {diff:.2e} ({"ok" if ok else "FAILED"}, '
+          f'tolerance {args.tolerance:g}); one forward: PyTorch {torch_s:.2f} s, '
+          f'onnxruntime {ort_s:.2f} s')
+    return 0 if ok else 1
+
+
+if __name__ == '__main__':
+    sys.exit(main())
