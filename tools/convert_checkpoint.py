@@ -1,0 +1,85 @@
+"""Convert a Video Swin checkpoint to the plugin's layout (the official one).
+
+    python tools/convert_checkpoint.py SRC DST [--config CONFIG] [--cfg-options k=v ...]
+
+SRC: an official Video Swin file (already our layout: copied through, unwrapped) or an
+mmaction2 1.x Swin file (final norm ``backbone.norm3`` renamed ``backbone.norm``), a recognizer
+or a bare backbone, saved bare or under ``state_dict``/``model``/``module.``. DST is written as
+``{'state_dict': ..., 'meta': {...}}`` of plain tensors (loads with ``weights_only=True``).
+With --config, DST must fit the config's recognizer (or its backbone, for a backbone file)
+strictly, and every missing, unexpected or misshaped key is named.
+"""
+import argparse
+import os
+import os.path as osp
+import sys
+
+import torch
+
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))  # a checkout without install
+from video_swin_plugin.checkpoint import check_state_dict, load_weights  # noqa: E402
+from video_swin_plugin.models.convert import from_mmaction2  # noqa: E402
+
+
+def detect_layout(state_dict: dict, source: str) -> str:
+    """'mmaction2' (final norm ``norm3``) or 'official'; anything else is an error."""
+    if not any(k.endswith('patch_embed.proj.weight') for k in state_dict):
+        some = ', '.join(sorted(state_dict)[:5])
+        raise ValueError(f'{source} does not look like a Video Swin checkpoint: no '
+                         f'patch_embed.proj.weight key (first keys: {some or "none"})')
+    if any(k in ('norm3.weight', 'backbone.norm3.weight') for k in state_dict):
+        return 'mmaction2'
+    return 'official'
+
+
+def convert(src: str) -> tuple:
+    """``(state_dict in our layout, the source layout)`` of the file ``src``."""
+    state_dict = load_weights(src)
+    layout = detect_layout(state_dict, src)
+    return (from_mmaction2(state_dict) if layout == 'mmaction2' else state_dict), layout
+
+
+def check_against_config(state_dict: dict, config: str, cfg_options=None, source: str = '') -> None:
+    from video_swin_plugin.apis.inference import init_recognizer
+    model = init_recognizer(config, cfg_options=cfg_options)
+    is_recognizer = any(k.startswith('backbone.') for k in state_dict)
+    check_state_dict(model if is_recognizer else model.backbone, state_dict, strict=True,
+                     source=source)
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    from mmengine.config import DictAction
+    parser = argparse.ArgumentParser(description='Convert a Video Swin checkpoint to our layout')
+    parser.add_argument('src', help='official or mmaction2 1.x Swin checkpoint')
+    parser.add_argument('dst', help='output file')
+    parser.add_argument('--config', help='check the result strictly against this config\'s model')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction, default=None,
+                        help='override settings of --config, key=value')
+    parser.add_argument('--force', action='store_true', help='overwrite DST if it exists')
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> str:
+    args = parse_args(argv)
+    if osp.abspath(args.src) == osp.abspath(args.dst):
+        raise ValueError(f'source and destination are the same file: {args.src}')
+    if osp.exists(args.dst) and not args.force:
+        raise FileExistsError(f'{args.dst} exists; pass --force to overwrite it')
+    state_dict, layout = convert(args.src)
+    if args.config:
+        check_against_config(state_dict, args.config, args.cfg_options,
+                             source=f'{args.src} (converted)')
+    os.makedirs(osp.dirname(osp.abspath(args.dst)), exist_ok=True)
+    torch.save({'state_dict': state_dict,
+                'meta': {'converted_from': osp.basename(args.src), 'source_layout': layout}},
+               args.dst)
+    print(f'{args.src} ({layout} layout, {len(state_dict)} tensors) -> {args.dst}'
+          + (f', fits {args.config} strictly' if args.config else ''))
+    return layout
+
+
+if __name__ == '__main__':
+    try:
+        main()
+    except (FileNotFoundError, FileExistsError, ValueError, KeyError) as e:
+        sys.exit(f'error: {type(e).__name__}: {e}')
