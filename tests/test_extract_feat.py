@@ -41,12 +41,12 @@ def _load_tool(name):
 @pytest.fixture(scope='module')
 def tiny(tmp_path_factory):
     """(config path, checkpoint path, model) of a tiny random recognizer."""
-    from video_swin_plugin.apis.features import build_recognizer
+    from video_swin_plugin.apis.inference import init_recognizer
     root = tmp_path_factory.mktemp('tiny')
     config = root / 'tiny_swin.py'
     config.write_text(TINY_CONFIG)
     torch.manual_seed(0)
-    _, model = build_recognizer(str(config))
+    model = init_recognizer(str(config))
     with torch.no_grad():  # off the identity init, so norms and stages are not interchangeable
         for p in model.parameters():
             p.add_(torch.randn_like(p) * 0.05)
@@ -64,9 +64,11 @@ def _views_by_hand(model, cfg, path):
 
 
 def test_embedding_is_the_mean_over_views_of_the_pooled_backbone(tiny, shared_data):
-    from video_swin_plugin.apis.features import VideoEmbedder, build_recognizer
+    from video_swin_plugin.apis.features import VideoEmbedder
+    from video_swin_plugin.apis.inference import init_recognizer
     config, checkpoint, _ = tiny
-    cfg, model = build_recognizer(config, checkpoint)
+    model = init_recognizer(config, checkpoint)
+    cfg = model.cfg
     video = str(shared_data / 'videos' / 'test.mp4')
     views = _views_by_hand(model, cfg, video)
     assert views.shape == (6, 3, 8, 64, 64)  # 2 clips x 3 crops
@@ -86,9 +88,11 @@ def test_embedding_is_the_mean_over_views_of_the_pooled_backbone(tiny, shared_da
 
 
 def test_stages(tiny, shared_data):
-    from video_swin_plugin.apis.features import VideoEmbedder, build_recognizer
+    from video_swin_plugin.apis.features import VideoEmbedder
+    from video_swin_plugin.apis.inference import init_recognizer
     config, checkpoint, _ = tiny
-    cfg, model = build_recognizer(config, checkpoint)
+    model = init_recognizer(config, checkpoint)
+    cfg = model.cfg
     video = str(shared_data / 'videos' / 'test.mp4')
     last = VideoEmbedder(model, cfg.test_pipeline)(video)
     # stage 3 by index is the backbone output (same norm); earlier stages are their raw output
@@ -111,7 +115,8 @@ def test_stages(tiny, shared_data):
 
 
 def test_tool_writes_npy_and_index_and_reports_bad_videos(tiny, shared_data, tmp_path, capsys):
-    from video_swin_plugin.apis.features import VideoEmbedder, build_recognizer
+    from video_swin_plugin.apis.features import VideoEmbedder
+    from video_swin_plugin.apis.inference import init_recognizer
     config, checkpoint, _ = tiny
     videos = shared_data / 'videos'
     shutil.copy(videos / 'test.avi', tmp_path / 'b.avi')
@@ -132,7 +137,8 @@ def test_tool_writes_npy_and_index_and_reports_bad_videos(tiny, shared_data, tmp
     assert feats.shape == (2, 256) and feats.dtype == np.float32
     assert [r['video'] for r in rows] == [str(videos / 'test.mp4'), str(tmp_path / 'b.avi')]
     assert [r['num_views'] for r in rows] == ['6', '6']
-    cfg, model = build_recognizer(config, checkpoint)
+    model = init_recognizer(config, checkpoint)
+    cfg = model.cfg
     expected = VideoEmbedder(model, cfg.test_pipeline, pooling='avgmax')(str(tmp_path / 'b.avi'))
     np.testing.assert_allclose(feats[1], expected.numpy(), atol=1e-5)
 

@@ -32,8 +32,8 @@ def tiny_config(tmp_path_factory):
 
 
 def _randomized(tool, config):
-    from video_swin_plugin.apis.features import build_recognizer
-    _, model = build_recognizer(config)
+    from video_swin_plugin.apis.inference import init_recognizer
+    model = init_recognizer(config)
     with torch.no_grad():
         for p in model.parameters():
             p.add_(torch.randn_like(p) * 0.05)

@@ -27,7 +27,7 @@ from torch import nn
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))  # a checkout without install
 import video_swin_plugin.registry  # noqa: E402,F401  (registers the plugin scope; compat fixes)
-from video_swin_plugin.apis.features import build_recognizer  # noqa: E402
+from video_swin_plugin.apis.inference import init_recognizer  # noqa: E402
 
 
 class ExportableRecognizer(nn.Module):
@@ -132,7 +132,8 @@ def _default_shape(cfg):
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    cfg, model = build_recognizer(args.config, args.checkpoint, 'cpu', args.cfg_options)
+    model = init_recognizer(args.config, args.checkpoint, 'cpu', args.cfg_options)
+    cfg = model.cfg
     shape = args.shape or _default_shape(cfg)
     module = ExportableRecognizer(model, normalize=not args.no_normalize,
                                   softmax=args.output == 'probs').eval()

@@ -26,9 +26,9 @@ from mmengine.config import DictAction
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))  # a checkout without install
 import video_swin_plugin.registry  # noqa: E402,F401  (registers the plugin scope; compat fixes)
-from video_swin_plugin.apis.features import (POOLINGS, VideoEmbedder, build_recognizer,  # noqa: E402
-                                             embed_videos, frame_steps_from_pipeline,
-                                             pipeline_from_config)
+from video_swin_plugin.apis.features import (POOLINGS, VideoEmbedder, embed_videos,  # noqa: E402
+                                             frame_steps_from_pipeline, pipeline_from_config)
+from video_swin_plugin.apis.inference import init_recognizer  # noqa: E402
 
 VIDEO_EXTENSIONS = ('.mp4', '.avi', '.mkv', '.mov', '.webm', '.m4v', '.mpg', '.mpeg')
 
@@ -95,7 +95,8 @@ def _test_sampler(pipeline):
 def main(argv=None) -> int:
     args = parse_args(argv)
     videos = read_video_list(args.videos, args.video_root)
-    cfg, model = build_recognizer(args.config, args.checkpoint, args.device, args.cfg_options)
+    model = init_recognizer(args.config, args.checkpoint, args.device, args.cfg_options)
+    cfg = model.cfg
     pipeline = pipeline_from_config(cfg)
     embedder = VideoEmbedder(model, pipeline, args.stage, args.pooling)
     failed = []

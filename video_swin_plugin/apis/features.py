@@ -12,7 +12,8 @@ neck, else the backbone's (the final stage, normalized: what the head pools). Wi
 
 This module adds what a feature extractor needs on top: any backbone stage (``stage=0..3``),
 a pooling (``'avg'``, ``'max'``, ``'avgmax'``), views averaged per video, and per-clip
-embeddings of long videos through the streaming reader. ``tools/extract_feat.py`` is its CLI.
+embeddings of long videos through the streaming reader. ``tools/extract_feat.py`` is its CLI;
+build the model with :func:`video_swin_plugin.apis.inference.init_recognizer`.
 """
 import os
 from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple, Union
@@ -191,28 +192,6 @@ def frame_steps_from_pipeline(pipeline: Sequence[dict]) -> List[dict]:
         elif kind in ('ThreeCrop', 'TenCrop'):
             steps.append(dict(type='CenterCrop', crop_size=step['crop_size']))
     return steps
-
-
-def build_recognizer(config, checkpoint: Optional[str] = None, device: str = 'cpu',
-                     cfg_options: Optional[Dict] = None):
-    """``(cfg, model)``: the config's recognizer with ``checkpoint`` loaded strictly, in eval
-    mode. Checkpoints in our/official layout, mmaction2 1.x's (``norm3``), or mmengine Runner
-    files are accepted (read with ``weights_only=True``)."""
-    from mmengine.config import Config
-    from mmengine.registry import init_default_scope
-
-    from ..checkpoint import load_checked, load_weights
-    from ..models.convert import from_mmaction2
-    cfg = Config.fromfile(config) if isinstance(config, (str, os.PathLike)) else config
-    if cfg_options:
-        cfg.merge_from_dict(cfg_options)
-    init_default_scope(cfg.get('default_scope', 'video_swin_plugin'))
-    from ..registry import MODELS
-    model = MODELS.build(cfg.model)
-    if checkpoint:
-        state_dict = from_mmaction2(load_weights(str(checkpoint)))
-        load_checked(model, state_dict, strict=True, source=str(checkpoint))
-    return cfg, model.to(device).eval()
 
 
 def embed_videos(embedder: VideoEmbedder, videos: Sequence[str],
