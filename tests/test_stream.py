@@ -129,7 +129,7 @@ def test_crash_mid_video_then_rerun_gives_identical_outputs(videos, classifier, 
     stream_videos(classifier, inputs, tmp_path / 'ref', progress=False)
     crashing = Counting(classifier.model, fail_at=23)
     report = stream_videos(_with_model(classifier, crashing), inputs, tmp_path / 'out',
-                           progress=False, save_every=5)
+                           progress=False, save_every=5, save_interval_sec=1e9)
     assert report['videos'][0]['status'] == 'failed'
     assert 'injected failure' in report['videos'][0]['error']
     state = torch.load(tmp_path / 'out' / 'night_a.state.pt', weights_only=True)

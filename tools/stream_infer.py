@@ -44,8 +44,12 @@ def parse_args(argv=None):
     p.add_argument('--threads', type=int,
                    help='torch CPU threads (1 often wins on a busy or 2-core machine; '
                    'decoding runs in its own thread)')
-    p.add_argument('--save-every', type=int, default=1, metavar='N',
-                   help='save the resume state every N clips. Default: 1')
+    p.add_argument('--save-every', type=int, metavar='N',
+                   help='save the resume state every N clips (1: after every clip). Default: '
+                   'by time, see --save-interval')
+    p.add_argument('--save-interval', type=float, default=1.0, metavar='SEC',
+                   help='save the resume state when this long has passed since the last save '
+                   '(a kill loses at most this much work). Default: 1')
     p.add_argument('--max-clips', type=int, help='stop the run after N clips (resumable)')
     p.add_argument('--no-progress', action='store_true', help='no progress bar')
     return p.parse_args(argv)
@@ -65,7 +69,8 @@ def main(argv=None) -> int:
                            Smoothing(args.smooth, args.smooth_mode, args.min_bout),
                            labels=args.labels, session=args.session,
                            save_every=args.save_every, max_clips=args.max_clips,
-                           progress=not args.no_progress)
+                           progress=not args.no_progress,
+                           save_interval_sec=args.save_interval)
     failed = [v for v in report['videos'] if v['status'] == 'failed']
     for v in report['videos']:
         print(f"{v['status']:>8}  {v['video']}" + (f"  ({v['error']})" if 'error' in v else ''))

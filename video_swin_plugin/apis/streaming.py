@@ -365,14 +365,16 @@ class StreamJob:
 
     def __init__(self, classifier: StreamingClassifier, out_dir: str,
                  smoothing: Smoothing = Smoothing(), labels: Optional[str] = None,
-                 save_every: int = 1, max_clips: Optional[int] = None, progress: bool = True,
-                 log: Callable[[str], None] = None) -> None:
+                 save_every: Optional[int] = None, max_clips: Optional[int] = None,
+                 progress: bool = True, log: Callable[[str], None] = None,
+                 save_interval_sec: float = 1.0) -> None:
         self.clf = classifier
         self.out_dir = out_dir
         self.smoothing = smoothing
         self.truth = load_truth(labels, classifier.classes) if labels else None
         self.labels_path = labels
-        self.save_every = max(1, save_every)
+        self.save_every = save_every
+        self.save_interval_sec = save_interval_sec
         self.budget = max_clips
         self.progress = progress
         self.log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
@@ -487,6 +489,10 @@ class StreamJob:
             resumed = False
         else:
             resumed = True
+            if (not os.path.exists(files['part'])
+                    or os.path.getsize(files['part']) < state['rows_bytes']):
+                raise RuntimeError(f"{files['part']}: the rows the resume state counts on are "
+                                   f'missing; delete {files["state"]} to restart this video')
             with open(files['part'], 'r+b') as f:  # drop rows written after the last save
                 f.truncate(state['rows_bytes'])
         start = state['next_clip']
@@ -500,7 +506,7 @@ class StreamJob:
             from mmengine.utils import ProgressBar
             self.log(f'{name}: {todo} clips')
             bar = ProgressBar(todo, file=sys.stderr)
-        done_here = 0
+        done_here, last_save = 0, time.monotonic()
         writer_file = open(files['part'], 'a', newline='')
         try:
             writer = csv.writer(writer_file, lineterminator='\n')
@@ -520,8 +526,12 @@ class StreamJob:
                 done_here += 1
                 if bar is not None:
                     bar.update()
-                if done_here % self.save_every == 0:
+                # save every save_every clips, or when save_interval_sec has passed (a state
+                # save costs a few ms; a kill loses at most that much work)
+                if ((self.save_every and done_here % self.save_every == 0)
+                        or time.monotonic() - last_save >= self.save_interval_sec):
                     self._checkpoint(writer_file, files, state, reader)
+                    last_save = time.monotonic()
                 if self.budget is not None:
                     self.budget -= 1
                     if self.budget <= 0:
@@ -601,8 +611,9 @@ class StreamJob:
 
 def stream_videos(classifier: StreamingClassifier, inputs: Sequence[str], out_dir: str,
                   smoothing: Smoothing = Smoothing(), labels: Optional[str] = None,
-                  session: Optional[str] = None, save_every: int = 1,
-                  max_clips: Optional[int] = None, progress: bool = True) -> Dict:
+                  session: Optional[str] = None, save_every: Optional[int] = None,
+                  max_clips: Optional[int] = None, progress: bool = True,
+                  save_interval_sec: float = 1.0) -> Dict:
     """Stage every video in ``inputs`` (files or folders) into ``out_dir``.
 
     Per video ``<name>.csv`` (``video,clip,start,end,label,smoothed_label,p_<class>...``),
@@ -612,7 +623,10 @@ def stream_videos(classifier: StreamingClassifier, inputs: Sequence[str], out_di
     after a crash: finished videos are skipped, an unfinished one continues from its last saved
     clip, and the outputs equal those of an uninterrupted run. ``session`` (a regex) groups
     files of one recording session, in name order, and carries the memory across them.
-    ``max_clips`` stops the whole run after that many clips (the state is saved).
+    ``max_clips`` stops the whole run after that many clips (the state is saved). The state is
+    saved every ``save_every`` clips if given, else whenever ``save_interval_sec`` has passed
+    since the last save (``save_every=1``: after every clip), and at the end of each video.
     """
-    job = StreamJob(classifier, out_dir, smoothing, labels, save_every, max_clips, progress)
+    job = StreamJob(classifier, out_dir, smoothing, labels, save_every, max_clips, progress,
+                    save_interval_sec=save_interval_sec)
     return job.run(find_videos(inputs), session)
