@@ -1,0 +1,283 @@
+"""Long recordings scored in intervals (e.g. 30-s sleep epochs) -> samples of K consecutive clips.
+
+Annotation: a CSV with header ``video,start,end,label`` (seconds as floats; ``label`` a class
+name from ``classes``), one row per scored interval, many rows per video; ``video`` is a path
+relative to ``data_prefix['video']``. Videos are ordinary files, opened by path with decord
+(:class:`DecordFileInit`), which seeks to the frames asked for instead of loading the file.
+
+Clips lie on a grid: clip k starts at ``k * clip_stride_sec`` and spans ``clip_len`` frames
+``frame_interval`` apart. A clip takes the label of the interval its centre falls in; clips
+whose centre falls in an unlabelled gap are skipped, so a window's clips are consecutive
+*labelled* clips of one video. A sample is ``num_clips`` (K) such clips; training windows start
+every ``window_stride`` labelled clips (default K: no overlap). In ``test_mode`` a last window
+ending at the video's last labelled clip covers the tail, and ``new_clips`` marks the clips no
+earlier window covered, so a metric counts every clip once.
+
+Split train / val / test by recording or animal, never by clip or window: neighbouring epochs of
+one night are nearly identical, and a clip-level split leaks them across the split. Use
+:func:`split_by_recording`.
+"""
+import csv
+import os
+import os.path as osp
+from bisect import bisect_right
+from collections import OrderedDict
+from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
+
+import numpy as np
+from mmaction.datasets import BaseActionDataset
+from mmcv.transforms import BaseTransform
+from mmengine.logging import print_log
+
+from ..registry import DATASETS, TRANSFORMS
+
+REQUIRED_COLUMNS = ('video', 'start', 'end', 'label')
+
+
+class AnnotationError(ValueError):
+    """A bad row or file in a long-recording annotation; the message names file and line."""
+
+
+def read_intervals(ann_file: str, classes: Sequence[str]) -> 'OrderedDict[str, list]':
+    """Read and check a ``video,start,end,label`` CSV.
+
+    Returns ``{video: [(start, end, label_index, line_number), ...]}`` sorted by start, videos
+    in order of first appearance. Raises :class:`AnnotationError` naming the file and line on
+    missing columns, a bad number, an unknown label, ``end <= start`` or overlapping intervals.
+    """
+    class_index = {name: i for i, name in enumerate(classes)}
+    videos: 'OrderedDict[str, list]' = OrderedDict()
+    if not osp.isfile(ann_file):
+        raise FileNotFoundError(f'annotation file not found: {ann_file}')
+    with open(ann_file, newline='') as f:
+        reader = csv.DictReader(f)
+        header = [h.strip() for h in (reader.fieldnames or [])]
+        missing = [c for c in REQUIRED_COLUMNS if c not in header]
+        if missing:
+            raise AnnotationError(f'{ann_file}, line 1: missing column(s) {missing}; the header '
+                                  f'must hold {",".join(REQUIRED_COLUMNS)}, got {header}')
+        reader.fieldnames = header
+        for row in reader:
+            line = reader.line_num
+            where = f'{ann_file}, line {line}'
+            values = {c: (row.get(c) or '').strip() for c in REQUIRED_COLUMNS}
+            if not values['video']:
+                raise AnnotationError(f'{where}: empty "video" field')
+            try:
+                start, end = float(values['start']), float(values['end'])
+            except ValueError:
+                raise AnnotationError(f'{where}: "start" and "end" must be seconds as numbers, '
+                                      f'got {values["start"]!r}, {values["end"]!r}') from None
+            if not (np.isfinite(start) and np.isfinite(end)) or start < 0:
+                raise AnnotationError(f'{where}: start {start} / end {end} must be finite, '
+                                      'start >= 0')
+            if end <= start:
+                raise AnnotationError(f'{where}: end ({end}) must be greater than start ({start})')
+            if values['label'] not in class_index:
+                raise AnnotationError(f'{where}: unknown label {values["label"]!r}; expected one '
+                                      f'of the config\'s classes {list(classes)}')
+            videos.setdefault(values['video'], []).append(
+                (start, end, class_index[values['label']], line))
+    if not videos:
+        raise AnnotationError(f'{ann_file}: no annotated intervals below the header')
+    for video, rows in videos.items():
+        rows.sort()
+        for prev, cur in zip(rows, rows[1:]):
+            if cur[0] < prev[1]:
+                raise AnnotationError(
+                    f'{ann_file}, line {cur[3]}: interval [{cur[0]}, {cur[1]}) of {video} '
+                    f'overlaps [{prev[0]}, {prev[1]}) on line {prev[3]}')
+    return videos
+
+
+def probe_video(path: str) -> Tuple[float, int]:
+    """(fps, frame count) of a video file, read by decord without decoding frames."""
+    import decord
+    reader = decord.VideoReader(path, num_threads=1)
+    return float(reader.get_avg_fps()), len(reader)
+
+
+def label_clips(intervals: list, fps: float, num_frames: int, clip_len: int,
+                frame_interval: int, clip_stride_sec: float) -> List[Tuple[int, float, int]]:
+    """Labelled clips of one video: ``[(first_frame, start_sec, label), ...]`` in time order.
+
+    Clip k starts at ``k * clip_stride_sec``; it is kept if all its frames exist and its centre
+    falls inside an annotated interval (clips in unlabelled gaps are skipped)."""
+    span = (clip_len - 1) * frame_interval + 1  # frames covered by one clip
+    starts = [iv[0] for iv in intervals]
+    clips = []
+    k = 0
+    while True:
+        t = k * clip_stride_sec
+        first = int(round(t * fps))
+        if first + span > num_frames:
+            break
+        centre = (first + (span - 1) / 2) / fps
+        i = bisect_right(starts, centre) - 1
+        if i >= 0 and intervals[i][0] <= centre < intervals[i][1]:
+            clips.append((first, t, intervals[i][2]))
+        k += 1
+    return clips
+
+
+def window_starts(num: int, num_clips: int, window_stride: int, cover_tail: bool) -> List[int]:
+    """First clip of each window of ``num_clips`` among ``num`` clips."""
+    if num < num_clips:
+        return []
+    starts = list(range(0, num - num_clips + 1, window_stride))
+    if cover_tail and starts[-1] + num_clips < num:
+        starts.append(num - num_clips)
+    return starts
+
+
+@DATASETS.register_module()
+class LongVideoDataset(BaseActionDataset):
+    """Windows of K consecutive labelled clips from long, interval-scored recordings.
+
+    Each item holds ``filename``, ``frame_inds`` (K * clip_len frame indices, clip by clip),
+    ``clip_len``, ``frame_interval``, ``num_clips`` (= K, so ``FormatShape('NCTHW')`` gives
+    ``(K, C, T, H, W)``), ``label`` (K class indices), and for metrics ``video``,
+    ``clip_index`` (position among the video's labelled clips), ``clip_start`` (seconds) and
+    ``new_clips`` (True where no earlier window of this dataset covered the clip).
+
+    Args:
+        ann_file (str): The ``video,start,end,label`` CSV.
+        pipeline (list): Transforms, starting with ``DecordFileInit`` and ``DecordDecode``.
+        classes (Sequence[str]): Class names; the index of a name is its label.
+        clip_len (int): Frames per clip. Defaults to 32.
+        frame_interval (int): Step between a clip's frames. Defaults to 2.
+        clip_stride_sec (float): Seconds between the starts of consecutive clips.
+            Defaults to 2.0.
+        num_clips (int): K, consecutive clips per sample. Defaults to 8.
+        window_stride (int, optional): Labelled clips between window starts. Defaults to None
+            (= ``num_clips``).
+        data_prefix (dict): ``dict(video=folder)`` the CSV's paths are relative to.
+        test_mode (bool): Also cover each video's tail with one overlapping window.
+            Defaults to False.
+    """
+
+    def __init__(self, ann_file: str, pipeline: List[Union[dict, Callable]],
+                 classes: Sequence[str], clip_len: int = 32, frame_interval: int = 2,
+                 clip_stride_sec: float = 2.0, num_clips: int = 8,
+                 window_stride: Optional[int] = None, data_prefix: dict = dict(video=''),
+                 test_mode: bool = False, **kwargs) -> None:
+        if not classes:
+            raise ValueError('LongVideoDataset needs the class names (classes=...)')
+        if min(clip_len, frame_interval, num_clips) < 1 or clip_stride_sec <= 0:
+            raise ValueError('clip_len, frame_interval, num_clips must be >= 1 and '
+                             'clip_stride_sec > 0')
+        self.classes = tuple(classes)
+        self.clip_len = clip_len
+        self.frame_interval = frame_interval
+        self.clip_stride_sec = float(clip_stride_sec)
+        self.num_clips = num_clips
+        self.window_stride = window_stride or num_clips
+        super().__init__(ann_file, pipeline=pipeline, data_prefix=data_prefix,
+                         test_mode=test_mode, metainfo=dict(classes=self.classes), **kwargs)
+
+    def load_data_list(self) -> List[dict]:
+        videos = read_intervals(self.ann_file, self.classes)
+        prefix = self.data_prefix.get('video', '')
+        data_list = []
+        for video, intervals in videos.items():
+            path = osp.join(prefix, video)
+            if not osp.isfile(path):
+                raise AnnotationError(f'{self.ann_file}, line {intervals[0][3]}: video file '
+                                      f'not found: {path}')
+            fps, num_frames = probe_video(path)
+            clips = label_clips(intervals, fps, num_frames, self.clip_len, self.frame_interval,
+                                self.clip_stride_sec)
+            starts = window_starts(len(clips), self.num_clips, self.window_stride,
+                                   self.test_mode)
+            if not starts:
+                print_log(f'{path}: {len(clips)} labelled clips, fewer than num_clips='
+                          f'{self.num_clips}; skipped', logger='current', level=30)
+            covered = 0
+            offsets = np.arange(self.clip_len) * self.frame_interval
+            for s in starts:
+                window = clips[s:s + self.num_clips]
+                index = np.arange(s, s + self.num_clips)
+                data_list.append(dict(
+                    filename=path, video=video,
+                    frame_inds=np.concatenate([c[0] + offsets for c in window]).astype(np.int64),
+                    clip_len=self.clip_len, frame_interval=self.frame_interval,
+                    num_clips=self.num_clips,
+                    label=np.array([c[2] for c in window], dtype=np.int64),
+                    clip_index=index, clip_start=np.array([c[1] for c in window]),
+                    new_clips=index >= covered))
+                covered = s + self.num_clips
+        return data_list
+
+
+@TRANSFORMS.register_module()
+class DecordFileInit(BaseTransform):
+    """Open ``results['filename']`` with decord by path (mmaction2's ``DecordInit`` reads the
+    whole file into memory first, which a night-long recording should not need).
+
+    Adds ``video_reader``, ``total_frames`` and ``avg_fps``, as ``DecordInit`` does, so
+    mmaction2's ``DecordDecode`` follows it.
+
+    Args:
+        num_threads (int): Decoding threads. Defaults to 1.
+    """
+
+    def __init__(self, num_threads: int = 1) -> None:
+        self.num_threads = num_threads
+
+    def transform(self, results: Dict) -> Dict:
+        import decord
+        path = results['filename']
+        if not osp.isfile(path):
+            raise FileNotFoundError(f'video file not found: {path}')
+        reader = decord.VideoReader(path, num_threads=self.num_threads)
+        results['video_reader'] = reader
+        results['total_frames'] = len(reader)
+        results['avg_fps'] = reader.get_avg_fps()
+        return results
+
+
+def split_by_recording(ann_file: str, out_files: Dict[str, str],
+                       fractions: Dict[str, float], group_by: Optional[Callable] = None,
+                       seed: int = 0) -> Dict[str, List[str]]:
+    """Split a ``video,start,end,label`` CSV by recording (or animal), never by clip.
+
+    Args:
+        ann_file (str): The full CSV.
+        out_files (dict): Split name -> CSV path to write, e.g. ``{'train': ..., 'test': ...}``.
+        fractions (dict): Split name -> fraction of the groups (summing to 1).
+        group_by (callable, optional): ``video path -> group key`` (e.g. the animal id, so all
+            nights of one sow land in one split). Defaults to the video path itself.
+        seed (int): Shuffling seed. Defaults to 0.
+
+    Returns:
+        Split name -> the group keys in it. Every row of a group goes to the same split.
+    """
+    if set(out_files) != set(fractions):
+        raise ValueError(f'out_files {sorted(out_files)} and fractions {sorted(fractions)} '
+                         'must name the same splits')
+    if abs(sum(fractions.values()) - 1) > 1e-6:
+        raise ValueError(f'fractions must sum to 1, got {sum(fractions.values())}')
+    group_by = group_by or (lambda video: video)
+    with open(ann_file, newline='') as f:
+        reader = csv.DictReader(f)
+        header = reader.fieldnames or []
+        if 'video' not in header:
+            raise AnnotationError(f'{ann_file}, line 1: no "video" column in {header}')
+        rows = list(reader)
+    groups = sorted({group_by(r['video']) for r in rows})
+    np.random.default_rng(seed).shuffle(groups)
+    names = list(fractions)
+    counts = [int(round(fractions[n] * len(groups))) for n in names]
+    counts[-1] = len(groups) - sum(counts[:-1])
+    assigned, start = {}, 0
+    for name, count in zip(names, counts):
+        assigned[name] = sorted(groups[start:start + count])
+        start += count
+    split_of = {g: name for name, gs in assigned.items() for g in gs}
+    for name in names:
+        os.makedirs(osp.dirname(osp.abspath(out_files[name])), exist_ok=True)
+        with open(out_files[name], 'w', newline='') as f:
+            writer = csv.DictWriter(f, fieldnames=header)
+            writer.writeheader()
+            writer.writerows(r for r in rows if split_of[group_by(r['video'])] == name)
+    return assigned
