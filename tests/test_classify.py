@@ -96,5 +96,6 @@ def test_checkpoint_must_fit_strictly(tiny_checkpoint, tmp_path):
     state['backbone.norm3.weight'] = state.pop('backbone.norm.weight')  # mmaction2 1.x naming
     bad = tmp_path / 'mm.pth'
     torch.save({'state_dict': state}, bad)
-    with pytest.raises(CheckpointMismatchError, match='(?s)unexpected keys.*backbone.norm3.weight.*convert_checkpoint'):
+    with pytest.raises(CheckpointMismatchError,
+                       match='(?s)unexpected keys.*backbone.norm3.weight.*convert_checkpoint'):
         init_recognizer(K400_TINY, bad, cfg_options=dict(TINY_OPTIONS))

@@ -68,7 +68,9 @@ def test_official_recipe(name):
     warmup, cosine = cfg.param_scheduler
     assert (warmup.type, warmup.start_factor, warmup.end) == ('LinearLR', 0.1, 2.5)
     assert (cosine.type, cosine.T_max, cosine.eta_min) == ('CosineAnnealingLR', epochs, 0)
-    assert cfg.train_dataloader.batch_size == 8
+    # videos_per_gpu 8 split over the accumulated iterations, as the original's train.py did
+    assert cfg.train_dataloader.batch_size * interval == 8
+    assert cfg.auto_scale_lr.base_batch_size == 8 * cfg.train_dataloader.batch_size
     test = {t.type: t for t in cfg.test_dataloader.dataset.pipeline}
     assert test['ThreeCrop'].crop_size == 224 and test['Resize'].scale == (-1, 224)
     train = [t.type for t in cfg.train_dataloader.dataset.pipeline]

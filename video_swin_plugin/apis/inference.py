@@ -1,8 +1,8 @@
 """Classify a video with a recognizer built from a config and a checkpoint.
 
     from video_swin_plugin.apis.inference import init_recognizer, classify_video
-    model = init_recognizer('configs/recognition/swin/swin_tiny_patch244_window877_kinetics400_1k.py',
-                            'checkpoints/swin_tiny_patch244_window877_kinetics400_1k.pth')
+    name = 'swin_tiny_patch244_window877_kinetics400_1k'
+    model = init_recognizer(f'configs/recognition/swin/{name}.py', f'checkpoints/{name}.pth')
     classify_video(model, 'video.mp4', top_k=5)   # {'arm wrestling': 0.91, ...}, best first
 
 Official Video Swin files load strictly as they are (their layout is ours); mmengine Runner

@@ -18,3 +18,7 @@ param_scheduler = [
          end=max_epochs)
 ]
 train_cfg = dict(max_epochs=max_epochs)
+# the original's videos_per_gpu=8 split over update_interval=8 accumulated iterations:
+# 1 video(s) per GPU per iteration, 8 per GPU per optimizer step, 64 on the official 8 GPUs
+train_dataloader = dict(batch_size=1)
+auto_scale_lr = dict(base_batch_size=8)  # 8 GPUs x 1

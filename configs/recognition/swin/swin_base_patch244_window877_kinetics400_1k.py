@@ -1,7 +1,12 @@
-# Swin-B, ImageNet-1K pretrained, Kinetics-400, 30 epochs. Official: 80.6 / 94.6 (4 clips x 3 crops).
+# Swin-B, ImageNet-1K pretrained, Kinetics-400, 30 epochs.
+# Official: 80.6 / 94.6 (4 clips x 3 crops).
 _base_ = [
     '_base_/models/swin_base.py', '_base_/datasets/kinetics400_32x2x1.py',
     '_base_/schedules/adamw_cosine_30e.py', '_base_/default_runtime.py'
 ]
 model = dict(backbone=dict(drop_path_rate=0.3), test_cfg=dict(max_testing_views=4))
 optim_wrapper = dict(optimizer=dict(lr=1e-3, weight_decay=0.05), accumulative_counts=8)
+# the original's videos_per_gpu=8 split over update_interval=8 accumulated iterations:
+# 1 video(s) per GPU per iteration, 8 per GPU per optimizer step, 64 on the official 8 GPUs
+train_dataloader = dict(batch_size=1)
+auto_scale_lr = dict(base_batch_size=8)  # 8 GPUs x 1

@@ -1,4 +1,5 @@
-# Swin-B, ImageNet-22K pretrained, Kinetics-600, 30 epochs. Official: 84.0 / 96.5 (4 clips x 3 crops).
+# Swin-B, ImageNet-22K pretrained, Kinetics-600, 30 epochs.
+# Official: 84.0 / 96.5 (4 clips x 3 crops).
 # The Kinetics-400 22K recipe with 600 classes and the Kinetics-600 data.
 _base_ = ['./swin_base_patch244_window877_kinetics400_22k.py']
 data_root = 'data/kinetics600/train'

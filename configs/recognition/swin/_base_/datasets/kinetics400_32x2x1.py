@@ -40,7 +40,7 @@ test_pipeline = [
     dict(type='PackActionInputs')
 ]
 train_dataloader = dict(
-    batch_size=8,  # videos_per_gpu
+    batch_size=8,  # the original's videos_per_gpu; the configs divide it by update_interval
     num_workers=4,
     persistent_workers=True,
     sampler=dict(type='DefaultSampler', shuffle=True),

@@ -41,7 +41,7 @@ test_pipeline = [
     dict(type='PackActionInputs')
 ]
 train_dataloader = dict(
-    batch_size=8,
+    batch_size=8,  # the original's videos_per_gpu; the config divides it by update_interval
     num_workers=1,  # official workers_per_gpu=1 for SSv2
     persistent_workers=True,
     sampler=dict(type='DefaultSampler', shuffle=True),

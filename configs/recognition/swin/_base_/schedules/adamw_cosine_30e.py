@@ -2,7 +2,8 @@
 # default warmup_ratio), cosine to 0 updated per epoch, 30 epochs, validation every 5 epochs.
 # Parameter groups as the original applied them (only the longest matching custom key; set
 # custom_keys_rule='product' for mmaction2's rule). `accumulative_counts` is the original
-# `update_interval` (gradient accumulation); the models set lr, weight decay and it.
+# `update_interval` (gradient accumulation; the original also divided videos_per_gpu by it); the
+# configs set lr, weight decay and it.
 # 'AmpIfCudaOptimWrapper': AmpOptimWrapper where CUDA is present (the original trained in fp16
 # with apex), a plain OptimWrapper on CPU.
 max_epochs = 30
@@ -28,5 +29,6 @@ param_scheduler = [
 train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=max_epochs, val_begin=1, val_interval=5)
 val_cfg = dict(type='ValLoop')
 test_cfg = dict(type='TestLoop')
-# 8 GPUs x 8 videos, as the official README trains; enable with tools/train.py --auto-scale-lr
-auto_scale_lr = dict(enable=False, base_batch_size=64)
+# the lr is for the official 8 GPUs; the configs set base_batch_size (8 x videos per GPU per
+# iteration, which is what mmengine compares); enable with tools/train.py --auto-scale-lr
+auto_scale_lr = dict(enable=False, base_batch_size=8)
