@@ -179,3 +179,36 @@ def test_pretrained2d_path_of_the_backbone(tmp_path):
     # a 2D file read as a 3D checkpoint is refused with the offending key named
     with pytest.raises(CheckpointMismatchError, match='patch_embed.proj.weight'):
         SwinTransformer3D(**TINY_SWIN, pretrained=str(path), pretrained2d=False).init_weights()
+
+
+def _convert_tool():
+    import importlib.util
+
+    from .conftest import REPO
+    spec = importlib.util.spec_from_file_location('convert_checkpoint',
+                                                  REPO / 'tools' / 'convert_checkpoint.py')
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_convert_tool_inflates_a_2d_file_for_a_config(tmp_path):
+    from .test_extract_feat import TINY_CONFIG  # the tiny recognizer's config (TINY_SWIN)
+    config = tmp_path / 'tiny.py'
+    config.write_text(TINY_CONFIG)
+    sd, _ = swin2d()
+    src, dst = tmp_path / 'swin2d.pth', tmp_path / 'inflated.pth'
+    torch.save({'model': to_timm(sd)}, src)
+    tool = _convert_tool()
+    with pytest.raises(ValueError, match='2D .*needs --config'):
+        tool.main([str(src), str(dst)])
+    assert tool.main([str(src), str(dst), '--config', str(config)]) == 'swin2d'
+    out = torch.load(dst, weights_only=True)['state_dict']
+    expected = inflate_2d_swin(sd, SwinTransformer3D(**TINY_SWIN))
+    assert out.keys() == expected.keys()
+    assert all(torch.equal(out[k], expected[k]) for k in out)
+    # the written file is a 3D backbone checkpoint: pretrained2d=False loads it strictly
+    backbone = SwinTransformer3D(**TINY_SWIN, pretrained=str(dst), pretrained2d=False)
+    backbone.init_weights()
+    assert torch.equal(backbone.state_dict()['patch_embed.proj.weight'],
+                       expected['patch_embed.proj.weight'])

@@ -138,3 +138,22 @@ def test_outputs_match_torchvision_on_random_weights():
         torch.testing.assert_close(logits, tv_model(x), atol=1e-4, rtol=1e-4)
     back = to_torchvision(ours)
     tv_model.load_state_dict(back, strict=True)
+
+
+def test_convert_tool_both_ways(tmp_path):
+    import importlib.util
+
+    from .conftest import REPO
+    spec = importlib.util.spec_from_file_location('convert_checkpoint',
+                                                  REPO / 'tools' / 'convert_checkpoint.py')
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    tv = tiny_tv()
+    src, ours, back = tmp_path / 'tv.pth', tmp_path / 'ours.pth', tmp_path / 'back.pth'
+    torch.save(tv, src)
+    assert tool.main([str(src), str(ours)]) == 'torchvision'
+    converted = torch.load(ours, weights_only=True)['state_dict']
+    assert converted.keys() == from_torchvision(tv).keys()
+    assert tool.main([str(ours), str(back), '--to', 'torchvision']) == 'official'
+    again = torch.load(back, weights_only=True)
+    assert again.keys() == tv.keys() and all(torch.equal(again[k], tv[k]) for k in tv)
