@@ -105,21 +105,16 @@ class FrameTransform:
         return torch.from_numpy(np.ascontiguousarray(clip.transpose(3, 0, 1, 2)))  # [3,T,H,W]
 
 
-def build_model(config, checkpoint: Optional[str] = None, device: str = 'cpu'):
-    """A recognizer from a config (path or Config) with weights from ``checkpoint`` (strict;
-    plain state dicts and mmengine Runner checkpoints), in eval mode."""
-    from mmengine.config import Config
-    from mmengine.registry import init_default_scope
-
-    from ..checkpoint import load_checked, load_weights
-    from ..registry import MODELS
-    cfg = Config.fromfile(config) if isinstance(config, (str, os.PathLike)) else config
-    init_default_scope(cfg.get('default_scope', 'video_swin_plugin'))
-    model_cfg = dict(cfg.model)
-    model = MODELS.build(model_cfg)
-    if checkpoint is not None:
-        load_checked(model, load_weights(str(checkpoint)), strict=True, source=str(checkpoint))
-    return cfg, model.to(device).eval()
+def build_model(config, checkpoint: Optional[str] = None, device: str = 'cpu',
+                cfg_options: Optional[Dict] = None):
+    """``(cfg, model)``: the project's ``init_recognizer`` (strict load, mismatched keys
+    named), in eval mode."""
+    from .inference import init_recognizer
+    model = init_recognizer(config, checkpoint, device, cfg_options)
+    if not hasattr(model, 'predict_clip'):
+        raise TypeError(f'{type(model).__name__} has no init_memory/predict_clip; streaming '
+                        'needs a recognizer like SequenceRecognizer3D')
+    return model.cfg, model
 
 
 def classes_from_config(cfg, num_classes: int) -> List[str]:
@@ -164,6 +159,7 @@ class StreamingClassifier:
             ``predict_clip`` (e.g. ``SequenceRecognizer3D``), a clip schedule and a test
             pipeline.
         checkpoint (str, optional): weights, loaded strictly.
+        cfg_options (dict, optional): config overrides, as ``--cfg-options``.
         device (str): Defaults to ``'cpu'``.
         schedule (ClipSchedule, optional): overrides the config's.
         queue_size (int): decoded clips kept ready ahead of the model. Defaults to 4.
@@ -178,9 +174,10 @@ class StreamingClassifier:
     def __init__(self, config=None, checkpoint: Optional[str] = None, device: str = 'cpu',
                  schedule: Optional[ClipSchedule] = None, queue_size: int = 4, *,
                  model=None, classes: Optional[Sequence[str]] = None,
-                 transform: Optional[Callable] = None) -> None:
+                 transform: Optional[Callable] = None,
+                 cfg_options: Optional[Dict] = None) -> None:
         if model is None:
-            cfg, model = build_model(config, checkpoint, device)
+            cfg, model = build_model(config, checkpoint, device, cfg_options)
             schedule = schedule or schedule_from_config(cfg)
             transform = transform or frame_transform_from_config(cfg)
             classes = classes or classes_from_config(cfg, model.cls_head.num_classes)
@@ -320,17 +317,19 @@ def group_sessions(videos: Sequence[Tuple[str, str]],
 
 def load_truth(path: str, classes: Sequence[str]) -> Dict[str, List[Tuple[float, float, int]]]:
     """The scorer's intervals per video from a long-recording CSV (``video,start,end,label``,
-    seconds)."""
-    from ..datasets.long_video import read_annotations
-    return {video: [(float(s), float(e), classes.index(lbl)) for s, e, lbl in rows]
-            for video, rows in read_annotations(path, classes).items()}
+    seconds), read and checked by the dataset's reader (errors name file and line)."""
+    from ..datasets.long_video import read_intervals
+    return {video: [(s, e, label) for s, e, label, _ in rows]
+            for video, rows in read_intervals(path, classes).items()}
 
 
-def truth_for_clips(intervals: Sequence[Tuple[float, float, int]], starts: np.ndarray,
-                    ends: np.ndarray) -> np.ndarray:
-    """The scorer's stage at each clip's centre; -1 where no interval covers it."""
-    out = np.full(len(starts), UNSCORED, dtype=np.int64)
-    centres = (np.asarray(starts) + np.asarray(ends)) / 2
+def truth_for_clips(intervals: Sequence[Tuple[float, float, int]], schedule: ClipSchedule,
+                    fps: float, num_clips: int) -> np.ndarray:
+    """The scorer's stage at each clip's centre (the centre frame, as ``LongVideoDataset``
+    labels clips); -1 where no interval covers it."""
+    out = np.full(num_clips, UNSCORED, dtype=np.int64)
+    centres = np.array([(schedule.first_frame(k, fps) + (schedule.span - 1) / 2) / fps
+                        for k in range(num_clips)])
     for s, e, label in intervals:
         out[(centres >= s) & (centres < e)] = label
     return out
@@ -351,9 +350,13 @@ def _match_truth(truth: Dict[str, list], name: str, path: str) -> Optional[list]
 def agreement(truth: np.ndarray, pred: np.ndarray, classes: Sequence[str]) -> Dict:
     """Accuracy, Cohen's kappa, macro-F1 and confusion (rows truth, columns predicted) on the
     clips both scored, with the project's staging metrics."""
-    from ..evaluation.staging import staging_metrics
+    from ..evaluation.staging import staging_scores
     keep = (truth != UNSCORED) & (pred != UNSCORED)
-    return dict(clips=int(keep.sum()), **staging_metrics(pred[keep], truth[keep], len(classes)))
+    scores = staging_scores(truth[keep], pred[keep], len(classes), classes)
+    scores = {k: (v.tolist() if isinstance(v, np.ndarray) else
+                  None if isinstance(v, float) and not np.isfinite(v) else
+                  round(v, 4) if isinstance(v, float) else v) for k, v in scores.items()}
+    return dict(clips=int(keep.sum()), **scores)
 
 
 class _Stop(Exception):
@@ -592,11 +595,7 @@ class StreamJob:
             if intervals is None:
                 summary['agreement'] = dict(labels=self.labels_path, note='video not in labels')
             else:
-                starts = np.arange(n) * 0.0
-                ends = np.arange(n) * 0.0
-                for k in range(n):
-                    starts[k], ends[k] = sched.clip_times(k, info['fps'])
-                truth = truth_for_clips(intervals, starts, ends)
+                truth = truth_for_clips(intervals, sched, info['fps'], n)
                 summary['agreement'] = dict(labels=self.labels_path,
                                             raw=agreement(truth, raw, classes),
                                             smoothed=agreement(truth, smoothed, classes))
