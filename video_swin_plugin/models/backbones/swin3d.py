@@ -119,12 +119,14 @@ class PatchMerging(nn.Module):
         self.norm = norm_layer(4 * dim)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        H, W = x.shape[2:4]
+        B, D, H, W, C = x.shape
         if H % 2 or W % 2:
             x = F.pad(x, (0, 0, 0, W % 2, 0, H % 2))
-        # the original's order of the four neighbours: (0,0), (1,0), (0,1), (1,1)
-        x = torch.cat([x[:, :, 0::2, 0::2], x[:, :, 1::2, 0::2], x[:, :, 0::2, 1::2],
-                       x[:, :, 1::2, 1::2]], -1)
+            H, W = H + H % 2, W + W % 2
+        # the original's order of the four neighbours (h, w): (0,0), (1,0), (0,1), (1,1), i.e.
+        # w-offset major; one permute-copy instead of four strided slices and a cat
+        x = x.view(B, D, H // 2, 2, W // 2, 2, C).permute(0, 1, 2, 4, 5, 3, 6)
+        x = x.reshape(B, D, H // 2, W // 2, 4 * C)  # B, D, H/2, W/2, 4C
         return self.reduction(self.norm(x))
 
 

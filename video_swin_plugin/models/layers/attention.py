@@ -230,9 +230,10 @@ class WindowAttention3D(nn.Module):
                 attn_mask = (bias + mask[kind]).unsqueeze(0)  # 1, nH, N, N
             outs.append(self._sdpa(q[start:end], k[start:end], v[start:end], attn_mask,
                                    recompute))
-        # SDPA returns BW, nH, N, hd laid out as BW, N, nH, hd: this transpose is free
-        x = outs[0] if len(outs) == 1 else torch.cat(outs)
-        x = x.transpose(1, 2).reshape(BW, N, C)
+        # SDPA returns n, nH, N, hd laid out as n, N, nH, hd: the transposes are free views
+        # (cat of 2-D views: torch 2.13's cat of these 4-D ones takes a slow strided path)
+        outs = [o.transpose(1, 2).reshape(o.shape[0], N * C) for o in outs]  # n, N * C
+        x = (outs[0] if len(outs) == 1 else torch.cat(outs)).view(BW, N, C)
         return self.proj_drop(self.proj(x))
 
     def _sdpa(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, attn_mask: torch.Tensor,
