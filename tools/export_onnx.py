@@ -12,7 +12,8 @@ run them and average the outputs as the test protocol does.
 After export the same random input goes through PyTorch and onnxruntime; the tool fails (exit
 status 1) when they differ by more than ``--tolerance``. Exported with the TorchScript-based
 exporter (``dynamo=False``), opset 17; the shift masks are built by one eager forward first
-and enter the graph as constants, which is also why the shape is fixed.
+and enter the graph as constants, which is also why the shape is fixed. Swin-T at
+1x3x32x224x224: a 132 MB file, exported in about a minute on 2 CPU cores.
 """
 import argparse
 import os.path as osp
@@ -76,8 +77,10 @@ def export(module: nn.Module, shape, path: str, opset: int = 17) -> None:
         warnings.filterwarnings('ignore', category=torch.jit.TracerWarning)
         warnings.filterwarnings('ignore', category=DeprecationWarning)
         warnings.filterwarnings('ignore', message='Constant folding')
+        # no constant folding: folded, every block's bias + shift mask became its own
+        # [nW, nH, N, N] constant (Swin-T at 32x224: 407 MB file instead of 132 MB, same speed)
         torch.onnx.export(module, (example, ), path, dynamo=False, opset_version=opset,
-                          input_names=['video'],
+                          do_constant_folding=False, input_names=['video'],
                           output_names=['probs' if getattr(module, 'softmax', False) else
                                         'scores'])
 
