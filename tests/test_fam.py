@@ -240,3 +240,36 @@ def test_clip_only_recognizer_and_input_errors():
         model.predict_clip(torch.rand(2, 2, 3, 4, 32, 32), None)
     with pytest.raises(ValueError, match='2 labels for K=3'):
         model(torch.rand(1, 3, 3, 4, 32, 32), samples([[0, 1]]), mode='loss')
+
+
+def test_autocast_and_backbone_checkpointing_in_a_training_step():
+    model = recognizer().train()
+    data = model.data_preprocessor(dict(inputs=list(torch.rand(2, 2, 3, 4, 32, 32) * 255),
+                                        data_samples=samples([[0, 1]] * 2)), True)
+    model.cls_head.dropout = None  # the head's dropout would make the two runs differ
+    reference = model(**data, mode='loss')['loss_cls']
+    model.backbone.layers.apply(lambda m: setattr(m, 'use_checkpoint', True)
+                                if hasattr(m, 'use_checkpoint') else None)
+    model.neck.use_checkpoint = True
+    checkpointed = model(**data, mode='loss')['loss_cls']
+    torch.testing.assert_close(checkpointed, reference)
+    with torch.autocast('cpu', dtype=torch.bfloat16):
+        loss = model(**data, mode='loss')['loss_cls']
+    loss.backward()
+    assert torch.isfinite(loss) and abs(loss.item() - reference.item()) < 0.1
+    assert model.neck.memory_init.grad is not None
+
+
+def test_load_from_official_layout_fills_the_backbone(tmp_path):
+    """The sowsleep config's load_from (non-strict, mmengine) with an official-layout file:
+    every backbone weight is taken; only the new neck and the 400-class head are left out."""
+    from mmengine.runner import load_checkpoint
+    official = recognizer(with_neck=False)
+    state = {f'backbone.{k}': v for k, v in official.backbone.state_dict().items()}
+    state['cls_head.fc_cls.weight'] = torch.randn(400, 128)
+    state['cls_head.fc_cls.bias'] = torch.randn(400)
+    torch.save({'state_dict': state}, tmp_path / 'official.pth')
+    model = recognizer()
+    load_checkpoint(model, str(tmp_path / 'official.pth'), map_location='cpu', strict=False)
+    for k, v in model.backbone.state_dict().items():
+        assert torch.equal(v, state[f'backbone.{k}']), k

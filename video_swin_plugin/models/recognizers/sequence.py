@@ -140,7 +140,7 @@ class SequenceRecognizer3D(BaseRecognizer):
         feats, extra = self.extract_feat(inputs, data_samples=data_samples)
         if self.with_memory and self.state_passing_prob > 0:
             self._passed_memory = tuple(m.detach() for m in extra['memory'])
-        cls_scores = self.cls_head(feats)  # N * K, num_classes
+        cls_scores = self.cls_head(feats).float()  # N * K, num_classes; loss in fp32 under AMP
         losses = self.cls_head.loss_by_feat(cls_scores, self._clip_labels(data_samples, K))
         losses['loss_cls'] = losses['loss_cls'] * K  # mean over N * K clips -> sum over K
         losses.update(extra['loss_aux'])
