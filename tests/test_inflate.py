@@ -212,3 +212,25 @@ def test_convert_tool_inflates_a_2d_file_for_a_config(tmp_path):
     backbone.init_weights()
     assert torch.equal(backbone.state_dict()['patch_embed.proj.weight'],
                        expected['patch_embed.proj.weight'])
+
+
+def test_config_pretrained2d_is_inflated_when_the_recognizer_initializes(tmp_path):
+    # what tools/train.py does: the Runner calls model.init_weights() before training
+    from mmengine.config import Config
+    from mmengine.registry import init_default_scope
+
+    from video_swin_plugin.registry import MODELS
+    from .test_extract_feat import TINY_CONFIG
+    sd, _ = swin2d()
+    path = tmp_path / 'swin2d.pth'
+    torch.save({'model': sd}, path)
+    config = tmp_path / 'tiny.py'
+    config.write_text(TINY_CONFIG)
+    cfg = Config.fromfile(str(config))
+    cfg.model.backbone.update(pretrained=str(path), pretrained2d=True)
+    init_default_scope('video_swin_plugin')
+    model = MODELS.build(cfg.model)
+    model.init_weights()
+    expected = inflate_2d_swin(sd, model.backbone)
+    for k, v in model.backbone.state_dict().items():
+        assert torch.equal(v, expected[k]), k
