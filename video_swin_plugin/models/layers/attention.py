@@ -39,8 +39,8 @@ class _RecomputedAttention(torch.autograd.Function):
         dq, dk, dv = torch.empty_like(q), torch.empty_like(k), torch.empty_like(v)
         need_mask = ctx.needs_input_grad[3]
         per_window = attn_mask.shape[0] != 1
-        dmask = torch.zeros(attn_mask.shape, dtype=torch.float32, device=q.device) \
-            if need_mask else None
+        acc = torch.promote_types(q.dtype, torch.float32)  # sum half-precision grads in fp32
+        dmask = torch.zeros(attn_mask.shape, dtype=acc, device=q.device) if need_mask else None
         chunk = max(1, RECOMPUTE_CHUNK_ELEMENTS // (nH * N * N))
         for s in range(0, n, chunk):
             e = min(n, s + chunk)
@@ -58,7 +58,7 @@ class _RecomputedAttention(torch.autograd.Function):
                 if per_window:
                     dmask[s:e] += ds
                 else:
-                    dmask += ds.sum(0, keepdim=True, dtype=torch.float32)
+                    dmask += ds.sum(0, keepdim=True, dtype=acc)
             dq[s:e] = (ds @ kc).mul_(scale)
             dk[s:e] = (ds.transpose(-2, -1) @ qc).mul_(scale)
         return dq, dk, dv, (dmask.to(attn_mask.dtype) if need_mask else None), None

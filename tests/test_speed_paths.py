@@ -1,0 +1,214 @@
+"""The fast paths of the backbone give the explicit path's numbers: grouped fused attention,
+the one-gather window plan, the eval bias cache (never stale), the recomputing attention
+backward, and torch.compile."""
+import pytest
+import torch
+import torch.nn.functional as F
+
+import video_swin_plugin.models.layers.attention as attention
+from video_swin_plugin.models import SwinTransformer3D
+from video_swin_plugin.models.layers.attention import recomputed_attention
+from video_swin_plugin.models.layers.window_ops import (get_window_size, window_partition,
+                                                        window_plan)
+
+from .conftest import TINY_SWIN
+
+# window multiples, padding on every axis, a window shrunk in time, and one shrunk in H and W
+SHAPES = [(2, 3, 8, 48, 48), (1, 3, 10, 44, 52), (2, 3, 4, 24, 24), (1, 3, 8, 20, 28)]
+
+
+def _fused_and_explicit(**kw):
+    fused = SwinTransformer3D(**TINY_SWIN, **kw).eval()
+    explicit = SwinTransformer3D(**TINY_SWIN, fused_attention=False, **kw).eval()
+    explicit.load_state_dict(fused.state_dict())
+    return fused, explicit
+
+
+@pytest.mark.parametrize('official_shrunk_bias', [False, True])
+@pytest.mark.parametrize('shape', SHAPES)
+def test_fused_matches_explicit(shape, official_shrunk_bias):
+    fused, explicit = _fused_and_explicit(official_shrunk_bias=official_shrunk_bias,
+                                          out_indices=(0, 1, 2, 3))
+    x = torch.randn(shape)
+    with torch.no_grad():
+        for a, b in zip(fused(x), explicit(x)):
+            assert a.shape == b.shape
+            assert (a - b).abs().max().item() <= 1e-5
+
+
+@pytest.mark.parametrize('B, size, window, shift', [
+    (2, (8, 12, 12), (4, 3, 3), (2, 1, 1)),
+    (1, (5, 7, 8), (4, 3, 3), (2, 1, 1)),  # padding on every axis
+    (3, (4, 6, 6), (2, 3, 3), (1, 1, 1)),
+    (2, (3, 6, 6), (4, 3, 3), (2, 1, 1)),  # time shrinks to the input: no temporal shift
+    (2, (8, 6, 9), (4, 3, 3), (0, 0, 0)),
+])
+def test_window_plan_gathers_the_rolled_windows_and_their_masks(B, size, window, shift):
+    C = 5
+    x = torch.randn(B, *size, C)
+    plan = window_plan(B, size, window, shift, torch.device('cpu'))
+    ws, ss = get_window_size(size, window, shift)
+    assert (plan.window_size, plan.shift_size) == (ws, ss)
+    N = ws[0] * ws[1] * ws[2]
+    xp = F.pad(x, (0, 0, 0, plan.pad[2], 0, plan.pad[1], 0, plan.pad[0]))
+    windows = xp.reshape(-1, C)[plan.gather].view(-1, B, N, C)  # nW, B, N, C
+    # the same windows as the original's roll + partition, in some order of windows
+    ref = window_partition(torch.roll(xp, [-s for s in ss], (1, 2, 3)), ws).view(B, -1, N, C)
+    for b in range(B):
+        assert sorted(windows[:, b].flatten(1).tolist()) == sorted(ref[b].flatten(1).tolist())
+    # scatter undoes gather, shift and padding
+    assert torch.equal(windows.reshape(-1, C)[plan.scatter].view_as(x), x)
+    # each window's mask (its kind's, or none) separates exactly the regions of the rolled map
+    Dp, Hp, Wp = xp.shape[1:4]
+    region = torch.zeros(Dp, Hp, Wp, dtype=torch.long)
+    if any(ss):
+        for axis, (w, s, n) in enumerate(zip(ws, ss, (Dp, Hp, Wp))):
+            if s:  # region index along the axis in rolled coordinates: [0, n-w) [n-w, n-s) [n-s, n)
+                r = torch.zeros(n, dtype=torch.long)
+                r[n - w:n - s], r[n - s:] = 1, 2
+                region = region * 3 + r.view([-1 if a == axis else 1 for a in range(3)])
+            else:
+                region = region * 3
+    pos = plan.gather.view(-1, B, N)[:, 0]  # nW, N positions in the padded map (sample 0)
+    d, h, w = pos // (Hp * Wp), pos // Wp % Hp, pos % Wp
+    labels = region[(d - ss[0]) % Dp, (h - ss[1]) % Hp, (w - ss[2]) % Wp]  # rolled coordinates
+    expected = (labels[:, :, None] != labels[:, None, :]).float() * -100.0
+    covered = 0
+    for start, end, kind in plan.groups:
+        assert start % B == 0 and end % B == 0
+        for wi in range(start // B, end // B):
+            got = torch.zeros(N, N) if kind < 0 else plan.masks[kind]
+            assert torch.equal(got, expected[wi])
+        covered += end - start
+    assert covered == plan.gather.numel() // N
+    if any(ss):
+        assert plan.groups[0][2] == -1 and len(plan.groups) > 1  # unmasked windows come first
+
+
+def test_bias_is_cached_in_inference_only_and_never_stale():
+    model = SwinTransformer3D(**TINY_SWIN).eval()
+    attn = model.layers[0].blocks[0].attn
+    x = torch.randn(1, 3, 8, 24, 24)
+    with torch.no_grad():
+        out = model(x)
+        cached = attn._bias_cache[1]
+        model(x)
+        assert attn._bias_cache[1] is cached  # reused, not rebuilt
+        assert torch.equal(cached, attn.relative_position_bias(attn.window_size))
+
+    # an optimizer step updates the table in place: the next inference sees it
+    model.train()
+    assert attn._bias_cache is None
+    opt = torch.optim.SGD(model.parameters(), lr=10.0)
+    model(x).square().mean().backward()
+    assert attn._bias_cache is None  # nothing cached while training
+    opt.step()
+    model.eval()
+    with torch.no_grad():
+        after_step = model(x)
+    fresh = SwinTransformer3D(**TINY_SWIN).eval()
+    fresh.load_state_dict(model.state_dict())
+    with torch.no_grad():
+        assert torch.equal(after_step, fresh(x))
+        assert not torch.allclose(after_step, out)
+
+    # an in-place edit under no_grad (what optimizers and load_state_dict do) invalidates it
+    with torch.no_grad():
+        model(x)
+        attn.relative_position_bias_table.add_(1.0)
+        assert torch.equal(attn._bias(attn.window_size, torch.float32),
+                           attn.relative_position_bias(attn.window_size))
+
+    # load_state_dict drops every bias cache; the outputs are the loaded model's
+    with torch.no_grad():
+        model(x)
+        model.load_state_dict(fresh.state_dict())
+        assert all(m._bias_cache is None for m in model.modules() if hasattr(m, '_bias_cache'))
+        assert torch.equal(model(x), fresh(x))
+
+    # .to(dtype) drops it too, and the cache follows the dtype
+    with torch.no_grad():
+        model.double()
+        assert attn._bias_cache is None
+        model(x.double())
+        assert attn._bias_cache[1].dtype == torch.float64
+
+
+def test_no_cache_when_gradients_can_reach_the_table():
+    model = SwinTransformer3D(**TINY_SWIN).eval()  # eval, but gradients on
+    x = torch.randn(1, 3, 8, 24, 24)
+    model(x).sum().backward()
+    model(x).sum().backward()  # a cached bias holding a freed graph would fail here
+    assert all(m._bias_cache is None for m in model.modules() if hasattr(m, '_bias_cache'))
+    assert model.layers[0].blocks[0].attn.relative_position_bias_table.grad.abs().sum() > 0
+
+
+def test_window_plans_follow_the_input_size():
+    fused, explicit = _fused_and_explicit()
+    with torch.no_grad():
+        for shape in [(1, 3, 8, 24, 24), (2, 3, 6, 36, 20), (1, 3, 8, 24, 24)]:
+            x = torch.randn(shape)
+            assert (fused(x) - explicit(x)).abs().max().item() <= 1e-5
+
+
+@pytest.mark.parametrize('per_window', [False, True])
+def test_recomputed_attention_gradients_match_autograd(monkeypatch, per_window):
+    monkeypatch.setattr(attention, 'RECOMPUTE_CHUNK_ELEMENTS', 3 * 2 * 20 * 20)  # 3 chunks
+    n, nH, N, hd = 7, 2, 20, 8
+    q, k, v = (torch.randn(n, nH, N, hd, dtype=torch.float64, requires_grad=True)
+               for _ in range(3))
+    mask = torch.randn(n if per_window else 1, nH, N, N, dtype=torch.float64,
+                       requires_grad=True)
+    grad = torch.randn(n, nH, N, hd, dtype=torch.float64)
+
+    def explicit(q, k, v, mask):
+        return ((q * 0.3) @ k.transpose(-2, -1) + mask).softmax(-1) @ v
+
+    ref = torch.autograd.grad(explicit(q, k, v, mask), (q, k, v, mask), grad)
+    out = recomputed_attention(q, k, v, mask, 0.3)
+    assert torch.allclose(out, explicit(q, k, v, mask), atol=1e-12)
+    got = torch.autograd.grad(out, (q, k, v, mask), grad)
+    for a, b in zip(got, ref):
+        assert a.shape == b.shape
+        assert torch.allclose(a, b, atol=1e-10)
+
+
+def test_checkpointing_keeps_no_attention_matrices():
+    """Under checkpointing the backward of a block recomputes its attention scores a chunk
+    at a time: gradients equal those of the plain path while fewer bytes are saved."""
+    plain = SwinTransformer3D(**TINY_SWIN)
+    ckpt = SwinTransformer3D(**TINY_SWIN, use_checkpoint=True)
+    ckpt.load_state_dict(plain.state_dict())
+    block = ckpt.layers[0].blocks[1]  # a shifted block
+    x = torch.randn(2, 8, 10, 10, 16)
+    plan = ckpt.layers[0].window_plans(x)[1]
+
+    def saved_bytes(recompute):
+        total = []
+
+        def pack(t):
+            total.append(t.numel() * t.element_size())
+            return t
+        with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+            out = block(x, plan, recompute)
+        return sum(total), out
+
+    kept, out_plain = saved_bytes(False)
+    lean, out_lean = saved_bytes(True)
+    assert torch.allclose(out_plain, out_lean, atol=1e-6)
+    nW, nH, N = 2 * 4 * 4, 1, 4 * 3 * 3
+    assert kept - lean >= 2 * nW * nH * N * N * 4  # at least the probabilities and scores
+
+
+def test_torch_compile_gives_the_same_output():
+    model = SwinTransformer3D(**TINY_SWIN, out_indices=(2, 3)).eval()
+    x = torch.randn(2, 3, 8, 40, 40)
+    with torch.no_grad():
+        ref = model(x)
+        torch._dynamo.reset()
+        # aot_eager traces the whole backbone as one graph (fullgraph) through AOTAutograd,
+        # in seconds; inductor gives the same numbers (benchmarks/RESULTS.md) but compiles
+        # for minutes on a 2-core machine
+        out = torch.compile(model, backend='aot_eager', fullgraph=True)(x)
+    for a, b in zip(out, ref):
+        assert (a - b).abs().max().item() <= 1e-6
