@@ -88,30 +88,33 @@ def test_embedding_is_the_mean_over_views_of_the_pooled_backbone(tiny, shared_da
 
 
 def test_stages(tiny, shared_data):
-    from video_swin_plugin.apis.features import VideoEmbedder
+    from video_swin_plugin.apis.features import view_embeddings
     from video_swin_plugin.apis.inference import init_recognizer
     config, checkpoint, _ = tiny
     model = init_recognizer(config, checkpoint)
-    cfg = model.cfg
-    video = str(shared_data / 'videos' / 'test.mp4')
-    last = VideoEmbedder(model, cfg.test_pipeline)(video)
+    views = _views_by_hand(model, model.cfg, str(shared_data / 'videos' / 'test.mp4'))[None]
+    last = view_embeddings(model, views)  # 1, 6, 128
     # stage 3 by index is the backbone output (same norm); earlier stages are their raw output
-    torch.testing.assert_close(VideoEmbedder(model, cfg.test_pipeline, stage=3)(video), last)
-    views = _views_by_hand(model, cfg, video)
+    torch.testing.assert_close(view_embeddings(model, views, stage=3), last)
     captured = {}
     handle = model.backbone.layers[1].register_forward_hook(
         lambda m, a, out: captured.update(x=out[0]))
     with torch.no_grad():
-        model.backbone(views)
+        model.backbone(views[0])
     handle.remove()
-    expected = captured['x'].mean(dim=(1, 2, 3)).mean(dim=0)  # channels-last stage output
-    stage1 = VideoEmbedder(model, cfg.test_pipeline, stage=1)(video)
-    assert stage1.shape == (32, )
-    torch.testing.assert_close(stage1, expected, atol=1e-5, rtol=1e-5)
+    expected = captured['x'].mean(dim=(1, 2, 3))  # channels-last stage output, per view
+    stage1 = view_embeddings(model, views, stage=1, pooling='max')
+    assert stage1.shape == (1, 6, 32)
+    torch.testing.assert_close(stage1[0], captured['x'].amax(dim=(1, 2, 3)), atol=1e-5,
+                               rtol=1e-5)
+    torch.testing.assert_close(view_embeddings(model, views, stage=1)[0], expected, atol=1e-5,
+                               rtol=1e-5)
     with pytest.raises(ValueError, match='no neck'):
-        VideoEmbedder(model, cfg.test_pipeline, stage='neck')(video)
+        view_embeddings(model, views, stage='neck')
     with pytest.raises(ValueError, match='stage 7 is not a stage'):
-        VideoEmbedder(model, cfg.test_pipeline, stage=7)(video)
+        view_embeddings(model, views, stage=7)
+    with pytest.raises(ValueError, match='pooling must be one of'):
+        view_embeddings(model, views, pooling='median')
 
 
 def test_tool_writes_npy_and_index_and_reports_bad_videos(tiny, shared_data, tmp_path, capsys):

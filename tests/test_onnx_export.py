@@ -45,14 +45,14 @@ def test_onnxruntime_matches_pytorch_to_1e_4(tool, tiny_config, tmp_path, capsys
     checkpoint = tmp_path / 'tiny.pth'
     torch.save({'state_dict': model.state_dict()}, checkpoint)
     out = tmp_path / 'tiny.onnx'
-    # 16 frames -> 8 temporal tokens (> Wd 4: temporal shift); 72 px -> 18, padded to windows
+    # 16 frames -> 8 temporal tokens (> Wd 4: temporal shift); 56 px -> 14, padded to windows
     rc = tool.main([tiny_config, str(checkpoint), '--out', str(out), '--shape', '2', '3', '16',
-                    '72', '72', '--output', 'scores'])
+                    '56', '56', '--output', 'scores'])
     assert rc == 0 and 'ok' in capsys.readouterr().out
     module = tool.ExportableRecognizer(model, normalize=True, softmax=False).eval()
     session = ort.InferenceSession(str(out), providers=['CPUExecutionProvider'])
-    assert [i.shape for i in session.get_inputs()] == [[2, 3, 16, 72, 72]]
-    x = torch.rand(2, 3, 16, 72, 72) * 255
+    assert [i.shape for i in session.get_inputs()] == [[2, 3, 16, 56, 56]]
+    x = torch.rand(2, 3, 16, 56, 56) * 255
     got = session.run(None, {'video': x.numpy()})[0]
     with torch.no_grad():
         expected = module(x)
@@ -69,12 +69,12 @@ def test_probabilities_without_normalization(tool, tiny_config, tmp_path):
     model = _randomized(tool, tiny_config)
     module = tool.ExportableRecognizer(model, normalize=False, softmax=True).eval()
     out = str(tmp_path / 'probs.onnx')
-    tool.export(module, (1, 3, 8, 64, 64), out)
-    diff, _, _ = tool.check_with_onnxruntime(module, out, (1, 3, 8, 64, 64))
+    tool.export(module, (1, 3, 8, 32, 32), out)
+    diff, _, _ = tool.check_with_onnxruntime(module, out, (1, 3, 8, 32, 32))
     assert diff < 1e-4
     session = ort.InferenceSession(out, providers=['CPUExecutionProvider'])
     assert session.get_outputs()[0].name == 'probs'
-    probs = session.run(None, {'video': np.random.rand(1, 3, 8, 64, 64).astype(np.float32)})[0]
+    probs = session.run(None, {'video': np.random.rand(1, 3, 8, 32, 32).astype(np.float32)})[0]
     np.testing.assert_allclose(probs.sum(), 1.0, rtol=1e-5)
 
 
