@@ -1,4 +1,5 @@
 """FAMNeck and SequenceRecognizer3D: equivalences, reset, bounded state, contracts."""
+import numpy as np
 import pytest
 import torch
 from mmaction.structures import ActionDataSample
@@ -226,17 +227,17 @@ def test_loss_sums_over_clips_and_gradients_flow_through_steps():
     assert x.grad[:, 0].abs().sum() > 0
 
 
-def test_random_state_passing_carries_detached_memory():
+def test_random_state_passing_keeps_a_detached_memory():
     model = recognizer(state_passing_prob=1.0).train()
     data = model.data_preprocessor(dict(inputs=list(torch.rand(2, 2, 3, 4, 32, 32) * 255),
                                         data_samples=samples([[0, 1]] * 2)), True)
     model(**data, mode='loss')
     passed = model._passed_memory
     assert not passed[0].requires_grad and passed[1].eq(0).all()
-    start = model._start_memory(2)
-    assert torch.equal(start[0], passed[0])
-    model.state_passing_prob = 0.0
-    assert torch.equal(model._start_memory(2)[0], model.neck.init_memory(2)[0].detach())
+    # samples without video/clip_index metainfo are never taken as continuations
+    start = model._start_memory(2, data['data_samples'])
+    assert torch.equal(start[0], model.neck.init_memory(2)[0].detach())
+    assert start[1].eq(1).all()
 
 
 def test_clip_only_recognizer_and_input_errors():
@@ -283,3 +284,28 @@ def test_load_from_official_layout_fills_the_backbone(tmp_path):
     load_checkpoint(model, str(tmp_path / 'official.pth'), map_location='cpu', strict=False)
     for k, v in model.backbone.state_dict().items():
         assert torch.equal(v, state[f'backbone.{k}']), k
+
+
+def test_state_passing_only_into_the_continuing_window():
+    model = recognizer(state_passing_prob=1.0).train()
+
+    def batch(windows):
+        data_samples = []
+        for video, first in windows:
+            s = ActionDataSample().set_gt_labels([0, 1])
+            s.set_metainfo(dict(video=video, clip_index=np.array([first, first + 1])))
+            data_samples.append(s)
+        return model.data_preprocessor(dict(inputs=list(torch.rand(2, 2, 3, 4, 32, 32) * 255),
+                                            data_samples=data_samples), True)
+
+    model(**batch([('a.mp4', 0), ('b.mp4', 6)]), mode='loss')
+    passed = model._passed_memory
+    # slot 0 continues a.mp4 (clips 2, 3 after 0, 1); slot 1 jumps within b.mp4
+    start = model._start_memory(2, batch([('a.mp4', 2), ('b.mp4', 9)])['data_samples'])
+    init = model.neck.init_memory(2)
+    assert torch.equal(start[0][0], passed[0][0]) and start[1][0] == 0
+    assert torch.equal(start[0][1], init[0][1].detach()) and start[1][1] == 1
+    # another recording in slot 0: reset
+    start = model._start_memory(2, batch([('c.mp4', 2), ('b.mp4', 8)])['data_samples'])
+    assert torch.equal(start[0][0], init[0][0].detach())
+    assert torch.equal(start[0][1], passed[0][1])

@@ -118,3 +118,26 @@ def test_split_by_recording_keeps_recordings_whole(tmp_path):
     assert sum(1 for _ in open(out['train'])) + sum(1 for _ in open(out['test'])) == 24 + 2
     with pytest.raises(ValueError, match='sum to 1'):
         split_by_recording(str(ann), out, {'train': 0.5, 'test': 0.6})
+
+
+def test_stream_sampler_keeps_each_slot_in_time_order(recordings):
+    from video_swin_plugin.datasets.long_video import RecordingStreamSampler
+    init_default_scope('video_swin_plugin')
+    ds = LongVideoDataset(str(recordings / 'annotations.csv'), PIPELINE, CLASSES, clip_len=8,
+                          frame_interval=1, clip_stride_sec=1.0, num_clips=2,
+                          data_prefix=dict(video=str(recordings)))
+    assert len(ds) == 2 * 5  # 10 one-second clips per video, windows of 2
+    sampler = RecordingStreamSampler(ds, batch_size=2, seed=0)
+    order = list(sampler)
+    assert len(order) == len(sampler) == 10 and sorted(order) == list(range(10))
+    slots = [order[0::2], order[1::2]]
+    continued = 0
+    for slot in slots:
+        infos = [ds.get_data_info(i) for i in slot]
+        for a, b in zip(infos, infos[1:]):
+            if a['video'] == b['video']:
+                assert b['clip_index'][0] == a['clip_index'][-1] + 1  # in time order
+                continued += 1
+    assert continued >= 6  # 10 windows in 2 slots: 8 transitions, at most 2 breaks
+    sampler.set_epoch(1)
+    assert sorted(sampler) == list(range(10))

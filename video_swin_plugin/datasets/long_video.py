@@ -22,14 +22,15 @@ import os
 import os.path as osp
 from bisect import bisect_right
 from collections import OrderedDict
-from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
+from torch.utils.data import Sampler
 from mmaction.datasets import BaseActionDataset
 from mmcv.transforms import BaseTransform
 from mmengine.logging import print_log
 
-from ..registry import DATASETS, TRANSFORMS
+from ..registry import DATA_SAMPLERS, DATASETS, TRANSFORMS
 
 REQUIRED_COLUMNS = ('video', 'start', 'end', 'label')
 
@@ -234,6 +235,68 @@ class DecordFileInit(BaseTransform):
         results['total_frames'] = len(reader)
         results['avg_fps'] = reader.get_avg_fps()
         return results
+
+
+@DATA_SAMPLERS.register_module()
+class RecordingStreamSampler(Sampler):
+    """Feeds each batch slot the windows of its recordings in time order (for random state
+    passing in ``SequenceRecognizer3D``: a slot's next window continues its last one).
+
+    Each epoch the recordings are shuffled, their windows laid end to end in time order, and
+    the whole cut into ``batch_size * world_size`` equal streams. Batch t holds window t of
+    every stream of this rank. Every window is used once per epoch; continuity breaks only where
+    one recording ends (the recognizer then resets) and at the cuts; the last stream may be
+    padded with a few random windows. The length is fixed: ceil(windows / streams) batches.
+
+    Args:
+        dataset (LongVideoDataset): The dataset (its items carry ``video`` and ``clip_index``).
+        batch_size (int): Must equal the dataloader's ``batch_size``.
+        shuffle (bool): Shuffle the recordings each epoch. Defaults to True.
+        seed (int, optional): Seed; mmengine passes the run's. Defaults to None (0).
+    """
+
+    def __init__(self, dataset, batch_size: int, shuffle: bool = True,
+                 seed: Optional[int] = None) -> None:
+        from mmengine.dist import get_dist_info
+        self.dataset = dataset
+        self.batch_size = batch_size
+        self.shuffle = shuffle
+        self.seed = 0 if seed is None else seed
+        self.rank, self.world_size = get_dist_info()
+        self.epoch = 0
+        by_video: 'OrderedDict[str, list]' = OrderedDict()
+        for i in range(len(dataset)):
+            info = dataset.get_data_info(i)
+            by_video.setdefault(info['video'], []).append((int(info['clip_index'][0]), i))
+        self.videos = [[i for _, i in sorted(windows)] for windows in by_video.values()]
+        self.num_streams = batch_size * self.world_size
+
+    def streams(self) -> List[List[int]]:
+        """This epoch's streams of dataset indices, all ranks."""
+        order = np.arange(len(self.videos))
+        if self.shuffle:
+            np.random.default_rng(self.seed + self.epoch).shuffle(order)
+        flat = [i for v in order for i in self.videos[v]]
+        length = self._length()
+        return [flat[k * length:(k + 1) * length] for k in range(self.num_streams)]
+
+    def _length(self) -> int:
+        total = sum(len(v) for v in self.videos)
+        return -(-total // self.num_streams)  # ceil
+
+    def __iter__(self) -> Iterator[int]:
+        streams = self.streams()
+        rng = np.random.default_rng(self.seed + self.epoch + 1)
+        mine = streams[self.rank * self.batch_size:(self.rank + 1) * self.batch_size]
+        for t in range(self._length()):
+            for stream in mine:
+                yield stream[t] if t < len(stream) else int(rng.integers(len(self.dataset)))
+
+    def __len__(self) -> int:
+        return self._length() * self.batch_size
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
 
 
 def split_by_recording(ann_file: str, out_files: Dict[str, str],

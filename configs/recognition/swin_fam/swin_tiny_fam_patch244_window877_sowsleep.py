@@ -10,7 +10,9 @@ clip_stride_sec = 10.0   # seconds between consecutive clip starts (3 clips per 
 
 model = dict(
     type='SequenceRecognizer3D',
-    state_passing_prob=0.0,  # TransformerFAM's random state passing (0.8 there); see the README
+    # TransformerFAM's random state passing (p=0.8 as the paper): a training window that continues
+    # the previous batch's window in its slot (RecordingStreamSampler) starts from its memory
+    state_passing_prob=0.8,
     backbone=dict(
         type='SwinTransformer3D',
         patch_size=(2, 4, 4),
@@ -79,7 +81,8 @@ dataset_args = dict(type=dataset_type, classes=classes, clip_len=clip_len,
                     num_clips=num_clips, data_prefix=dict(video=data_root))
 train_dataloader = dict(
     batch_size=2, num_workers=4, persistent_workers=True,
-    sampler=dict(type='DefaultSampler', shuffle=True),
+    # each batch slot walks its recordings in order; batch_size must equal the dataloader's
+    sampler=dict(type='RecordingStreamSampler', batch_size=2, shuffle=True),
     dataset=dict(ann_file=ann_file_train, pipeline=train_pipeline, **dataset_args))
 val_dataloader = dict(
     batch_size=1, num_workers=2, persistent_workers=True,

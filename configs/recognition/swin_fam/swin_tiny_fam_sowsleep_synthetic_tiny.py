@@ -38,6 +38,7 @@ dataset_args = dict(type='LongVideoDataset', classes=classes, clip_len=clip_len,
                     num_clips=num_clips, data_prefix=dict(video=data_root))
 train_dataloader = dict(
     batch_size=4, num_workers=0, persistent_workers=False,
+    sampler=dict(type='RecordingStreamSampler', batch_size=4, shuffle=True),
     dataset=dict(ann_file=ann_file, pipeline=train_pipeline, **dataset_args))
 val_dataloader = dict(
     batch_size=2, num_workers=0, persistent_workers=False,

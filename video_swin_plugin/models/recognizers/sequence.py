@@ -20,9 +20,14 @@ class SequenceRecognizer3D(BaseRecognizer):
     once; the neck then runs them in time order, carrying its memory, with gradients through
     the K steps. The loss is the sum of the K per-clip losses (averaged over the N sequences).
     Every sequence starts from the neck's initial memory, except with random state passing
-    (``state_passing_prob`` > 0, as in TransformerFAM's training): in training, each batch
-    element then starts, with that probability, from the detached final memory of the same
-    element of the previous batch. A training step's memory therefore depends on K, not on the
+    (``state_passing_prob`` > 0, after TransformerFAM's training): in training, a batch element
+    whose window directly continues the previous batch's window in the same slot (same
+    ``video`` metainfo, first ``clip_index`` one past the previous last) starts, with that
+    probability, from that window's detached final memory. ``RecordingStreamSampler`` feeds
+    each batch slot the windows of its recordings in order, so most windows continue the
+    previous one. Unlike the paper, memory is never carried into an unrelated window (a
+    different recording, or samples without that metainfo): resetting per recording is the
+    point of the design. A training step's memory therefore depends on K, not on the
     recording's length.
 
     A neck with ``init_memory``/``forward_sequence``/``step`` (FAMNeck) carries memory; any
@@ -43,8 +48,9 @@ class SequenceRecognizer3D(BaseRecognizer):
         cls_head (dict): Head config (e.g. ``I3DHead`` with ``in_channels`` = the neck's
             ``embed_dims``).
         neck (dict, optional): Neck config, e.g. ``FAMNeck``. Defaults to None.
-        state_passing_prob (float): Probability of starting a training sequence from the
-            previous batch's final memory. Defaults to 0.
+        state_passing_prob (float): Probability of starting a training window that continues
+            the previous batch's window in its slot from that window's final memory.
+            Defaults to 0.
         train_cfg, test_cfg, data_preprocessor (dict, optional): As in mmaction2.
             ``data_preprocessor`` needs ``format_shape='NCTHW'``.
     """
@@ -58,9 +64,10 @@ class SequenceRecognizer3D(BaseRecognizer):
         if not 0.0 <= state_passing_prob <= 1.0:
             raise ValueError(f'state_passing_prob must lie in [0, 1], got {state_passing_prob}')
         self.state_passing_prob = state_passing_prob
-        # Training-only random state passing needs the last batch's memory; detached, never
-        # saved, and never read in eval or prediction.
+        # Training-only random state passing needs the last batch's memory and where each of
+        # its windows ended; detached, never saved, never read in eval or prediction.
         self._passed_memory = None
+        self._passed_ends = None
 
     # ---- memory ------------------------------------------------------------------------------
     @property
@@ -73,18 +80,40 @@ class SequenceRecognizer3D(BaseRecognizer):
         model. Start each recording (animal, night) from here."""
         return self.neck.init_memory(batch_size) if self.with_memory else None
 
-    def _start_memory(self, batch_size: int):
-        """Training start state: the initial memory, or with random state passing the last
-        batch's final memory for each element with probability ``state_passing_prob``."""
+    @staticmethod
+    def _window_ends(data_samples) -> list:
+        """(video, first clip_index, last clip_index) per sample; None without the metainfo."""
+        ends = []
+        for sample in data_samples or []:
+            video, index = sample.get('video'), sample.get('clip_index')
+            if video is None or index is None:
+                ends.append(None)
+            else:
+                index = [int(i) for i in index]
+                ends.append((video, index[0], index[-1]))
+        return ends
+
+    def _start_memory(self, batch_size: int, data_samples=None):
+        """Training start state: the initial memory, or with random state passing, for each
+        element that continues the previous batch's window in its slot, that window's final
+        memory with probability ``state_passing_prob``."""
         memory = self.neck.init_memory(batch_size)
-        passed = self._passed_memory
-        if (self.training and self.state_passing_prob > 0 and passed is not None
+        passed, before = self._passed_memory, self._passed_ends
+        if not (self.training and self.state_passing_prob > 0 and passed is not None
                 and passed[0].shape[0] == batch_size):
-            take = torch.rand(batch_size, device=memory[0].device) < self.state_passing_prob
-            memory = tuple(
-                torch.where(take.view(-1, *[1] * (m.ndim - 1)), p.to(m.dtype), m)
-                for m, p in zip(memory, passed))
-        return memory
+            return memory
+        now = self._window_ends(data_samples)
+        continues = [
+            i < len(now) and now[i] is not None and before[i] is not None
+            and now[i][0] == before[i][0] and now[i][1] == before[i][2] + 1
+            for i in range(batch_size)
+        ]
+        device = memory[0].device
+        take = torch.tensor(continues, device=device) & (
+            torch.rand(batch_size, device=device) < self.state_passing_prob)
+        return tuple(
+            torch.where(take.view(-1, *[1] * (m.ndim - 1)), p.to(m.dtype), m)
+            for m, p in zip(memory, passed))
 
     # ---- features ----------------------------------------------------------------------------
     def _backbone(self, x: torch.Tensor) -> torch.Tensor:
@@ -111,8 +140,8 @@ class SequenceRecognizer3D(BaseRecognizer):
             return x, kwargs
         if self.with_memory:
             if memory is None:
-                memory = (self.neck.init_memory(N)
-                          if test_mode or not self.training else self._start_memory(N))
+                memory = (self.neck.init_memory(N) if test_mode or not self.training else
+                          self._start_memory(N, data_samples))
             x, kwargs['memory'] = self.neck.forward_sequence(x, K, memory)
         elif self.with_neck:
             x, kwargs['loss_aux'] = self.neck(x, data_samples=None)
@@ -140,6 +169,7 @@ class SequenceRecognizer3D(BaseRecognizer):
         feats, extra = self.extract_feat(inputs, data_samples=data_samples)
         if self.with_memory and self.state_passing_prob > 0:
             self._passed_memory = tuple(m.detach() for m in extra['memory'])
+            self._passed_ends = self._window_ends(data_samples)
         cls_scores = self.cls_head(feats).float()  # N * K, num_classes; loss in fp32 under AMP
         losses = self.cls_head.loss_by_feat(cls_scores, self._clip_labels(data_samples, K))
         losses['loss_cls'] = losses['loss_cls'] * K  # mean over N * K clips -> sum over K
