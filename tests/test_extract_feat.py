@@ -147,7 +147,6 @@ def test_tool_writes_npy_and_index_and_reports_bad_videos(tiny, shared_data, tmp
 
 
 def test_per_clip_embeddings_through_the_streaming_reader(tiny, shared_data, tmp_path):
-    pytest.importorskip('video_swin_plugin.apis.streaming')
     config, checkpoint, model = tiny
     video = shared_data / 'videos' / 'test.mp4'  # 300 frames at 30 fps
     out = tmp_path / 'clips'
