@@ -26,7 +26,7 @@ def write_video(path: Path, frames: np.ndarray, fps: int = 8) -> None:
 
 
 def synthetic_clip(label: int, rng: np.random.Generator, num_frames: int = 16,
-                   size: int = 32, square: int = 12) -> np.ndarray:
+                   size: int = 32, square: int = 16) -> np.ndarray:
     frames = rng.integers(90, 150, (num_frames, size, size, 3)).astype(np.uint8)
     y, x = rng.integers(0, size - square, 2)
     dy, dx = rng.choice([-1, 1], 2)

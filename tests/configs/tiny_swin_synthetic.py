@@ -33,8 +33,9 @@ val_dataloader = dict(batch_size=1, num_workers=0, persistent_workers=False,
                       dataset=dict(ann_file=ann_file, data_prefix=dict(video=data_root),
                                    pipeline=test_pipeline))
 test_dataloader = val_dataloader
+# the recipe's parameter groups (backbone at 0.1x), a higher lr for a short run from scratch
 optim_wrapper = dict(optimizer=dict(lr=1e-2, weight_decay=0.02), accumulative_counts=1)
-max_epochs = 6
+max_epochs = 10
 param_scheduler = [
     dict(type='LinearLR', start_factor=0.1, by_epoch=True, begin=0, end=1,
          convert_to_iter_based=True),
