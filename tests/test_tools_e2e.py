@@ -1,4 +1,5 @@
 """End to end on generated mp4 files: tools/train.py, --resume, tools/test.py (CPU)."""
+import math
 import re
 import time
 from pathlib import Path
@@ -48,7 +49,7 @@ def test_train_resume_test(synthetic, tmp_path, capsys):
     # an interrupted run: the config's schedule (10 epochs) stopped after epoch 3
     run_tool('train', [TINY_CONFIG] + common + ['train_cfg.max_epochs=3'])
     assert (work_dir / 'epoch_3.pth').is_file() and not (work_dir / 'epoch_4.pth').exists()
-    first_run = capsys.readouterr().out
+    assert re.search(r'Epoch\(train\)\s+\[3\]', capsys.readouterr().out)
 
     # resume: loads epoch_3.pth (torch >= 2.6, weights_only) and trains epochs 4..10 only
     run_tool('train', [TINY_CONFIG, '--resume', work_dir / 'epoch_3.pth'] + common +
@@ -57,11 +58,16 @@ def test_train_resume_test(synthetic, tmp_path, capsys):
     assert 'resumed epoch: 3' in resumed
     assert re.search(r'Epoch\(train\)\s+\[4\]', resumed)
     assert not re.search(r'Epoch\(train\)\s+\[[123]\]', resumed)
+    # the lr schedule resumed too: epoch 4 starts on the cosine at 3/10, not on the warmup
+    first_lr = float(re.search(r'Epoch\(train\)\s+\[4\]\[1/\d+\]\s+base_lr: (\S+)', resumed)[1])
+    assert first_lr == pytest.approx(1e-2 * 0.5 * (1 + math.cos(math.pi * 3 / 10)), rel=1e-3)
     state = torch.load(work_dir / 'epoch_10.pth', map_location='cpu', weights_only=True)
     assert state['meta']['epoch'] == 10
 
+    dump = tmp_path / 'predictions.pkl'
     metrics = run_tool('test', [TINY_CONFIG, work_dir / 'epoch_10.pth', '--work-dir',
-                                tmp_path / 'test'] + data_options(synthetic))
+                                tmp_path / 'test', '--dump', dump] + data_options(synthetic))
+    assert dump.is_file()
     printed = capsys.readouterr().out
     assert 'acc/top1=' in printed
     chance = 1 / len(COLOURS)
