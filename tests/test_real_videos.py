@@ -15,7 +15,7 @@ PIPELINE = [
     dict(type='Resize', scale=(-1, 64)),
     dict(type='ThreeCrop', crop_size=64),
     dict(type='FormatShape', input_format='NCTHW'),
-    dict(type='PackActionInputs'),
+    dict(type='PackActionInputs', meta_keys=('img_shape', 'total_frames')),
 ]
 
 
