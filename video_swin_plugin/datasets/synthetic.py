@@ -73,7 +73,7 @@ def write_recordings(root: Union[str, Path], num_recordings: int = 4,
                      duration_sec: float = 32.0, epoch_sec: float = 2.0, fps: int = 8,
                      size: int = 32, seed: int = 0, gap_prob: float = 0.0,
                      classes: Sequence[str] = STAGES, ann_name: str = 'annotations.csv',
-                     prefix: str = 'videos') -> Path:
+                     prefix: str = 'videos', stay: float = 0.8) -> Path:
     """Write ``num_recordings`` mp4 files under ``root/prefix`` and ``root/ann_name``.
 
     Args:
@@ -90,6 +90,8 @@ def write_recordings(root: Union[str, Path], num_recordings: int = 4,
             ``awake``, ``nrem``, ``rem``. Defaults to those three.
         ann_name (str): CSV file name under ``root``. Defaults to 'annotations.csv'.
         prefix (str): Sub-folder of ``root`` for the videos. Defaults to 'videos'.
+        stay (float): Probability that an epoch keeps the previous epoch's stage (longer bouts
+            when higher). Defaults to 0.8.
 
     Returns:
         The CSV path. Its ``video`` column is relative to ``root``.
@@ -107,7 +109,7 @@ def write_recordings(root: Union[str, Path], num_recordings: int = 4,
     (root / prefix).mkdir(parents=True, exist_ok=True)
     rows: List[list] = []
     for r in range(num_recordings):
-        stages = [classes[i] for i in stage_sequence(num_epochs, rng, num_stages=len(classes))]
+        stages = [classes[i] for i in stage_sequence(num_epochs, rng, stay, len(classes))]
         rel = osp.join(prefix, f'recording_{r:03d}.mp4')
         write_video(root / rel, render(stages, frames_per_epoch, size, rng), fps)
         for e, stage in enumerate(stages):
