@@ -7,7 +7,7 @@ import torch.nn.functional as F
 
 import video_swin_plugin.models.layers.attention as attention
 from video_swin_plugin.models import SwinTransformer3D
-from video_swin_plugin.models.layers.attention import recomputed_attention
+from video_swin_plugin.models.layers.attention import recomputed_window_attention
 from video_swin_plugin.models.layers.window_ops import (get_window_size, window_partition,
                                                         window_plan)
 
@@ -56,8 +56,9 @@ def test_window_plan_gathers_the_rolled_windows_and_their_masks(B, size, window,
     ref = window_partition(torch.roll(xp, [-s for s in ss], (1, 2, 3)), ws).view(B, -1, N, C)
     for b in range(B):
         assert sorted(windows[:, b].flatten(1).tolist()) == sorted(ref[b].flatten(1).tolist())
-    # scatter undoes gather, shift and padding
-    assert torch.equal(windows.reshape(-1, C)[plan.scatter].view_as(x), x)
+    # inverse undoes gather and shift
+    assert torch.equal(windows.reshape(-1, C)[plan.inverse].view_as(xp), xp)
+    assert torch.equal(plan.gather[plan.inverse], torch.arange(plan.gather.numel()))
     # each window's mask (its kind's, or none) separates exactly the regions of the rolled map
     Dp, Hp, Wp = xp.shape[1:4]
     region = torch.zeros(Dp, Hp, Wp, dtype=torch.long)
@@ -151,25 +152,29 @@ def test_window_plans_follow_the_input_size():
             assert (fused(x) - explicit(x)).abs().max().item() <= 1e-5
 
 
-@pytest.mark.parametrize('per_window', [False, True])
-def test_recomputed_attention_gradients_match_autograd(monkeypatch, per_window):
-    monkeypatch.setattr(attention, 'RECOMPUTE_CHUNK_ELEMENTS', 3 * 2 * 20 * 20)  # 3 chunks
-    n, nH, N, hd = 7, 2, 20, 8
-    q, k, v = (torch.randn(n, nH, N, hd, dtype=torch.float64, requires_grad=True)
-               for _ in range(3))
-    mask = torch.randn(n if per_window else 1, nH, N, N, dtype=torch.float64,
-                       requires_grad=True)
-    grad = torch.randn(n, nH, N, hd, dtype=torch.float64)
+@pytest.mark.parametrize('groups', [((0, 7, -1), ), ((0, 2, -1), (2, 5, 1), (5, 7, 0))])
+def test_recomputed_window_attention_gradients_match_autograd(monkeypatch, groups):
+    monkeypatch.setattr(attention, 'RECOMPUTE_CHUNK_ELEMENTS', 2 * 2 * 20 * 20)  # 2 windows
+    BW, nH, N, hd = 7, 2, 20, 8
+    qkv = torch.randn(BW, N, 3 * nH * hd, dtype=torch.float64, requires_grad=True)
+    bias = torch.randn(nH, N, N, dtype=torch.float64, requires_grad=True)
+    masks = (torch.rand(2, N, N, dtype=torch.float64) < 0.3) * -100.0
+    grad = torch.randn(BW, N, nH * hd, dtype=torch.float64)
 
-    def explicit(q, k, v, mask):
-        return ((q * 0.3) @ k.transpose(-2, -1) + mask).softmax(-1) @ v
+    def explicit(qkv, bias):
+        q, k, v = qkv.view(BW, N, 3, nH, hd).permute(2, 0, 3, 1, 4).unbind(0)
+        mask = torch.zeros(BW, 1, N, N, dtype=torch.float64)
+        for start, end, kind in groups:
+            if kind >= 0:
+                mask[start:end] = masks[kind]
+        attn = ((q * 0.3) @ k.transpose(-2, -1) + bias + mask).softmax(-1)
+        return (attn @ v).transpose(1, 2).reshape(BW, N, nH * hd)
 
-    ref = torch.autograd.grad(explicit(q, k, v, mask), (q, k, v, mask), grad)
-    out = recomputed_attention(q, k, v, mask, 0.3)
-    assert torch.allclose(out, explicit(q, k, v, mask), atol=1e-12)
-    got = torch.autograd.grad(out, (q, k, v, mask), grad)
-    for a, b in zip(got, ref):
-        assert a.shape == b.shape
+    ref = explicit(qkv, bias)
+    ref_grads = torch.autograd.grad(ref, (qkv, bias), grad)
+    out = recomputed_window_attention(qkv, bias, masks, groups, nH, 0.3)
+    assert torch.allclose(out, ref, atol=1e-12)
+    for a, b in zip(torch.autograd.grad(out, (qkv, bias), grad), ref_grads):
         assert torch.allclose(a, b, atol=1e-10)
 
 

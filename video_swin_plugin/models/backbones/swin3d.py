@@ -14,8 +14,8 @@ from torch.utils.checkpoint import checkpoint
 
 from ..layers.attention import WindowAttention3D
 from ..layers.drop import DropPath
-from ..layers.window_ops import (WindowPlan, get_window_size, window_partition, window_plan,
-                                 window_reverse)
+from ..layers.window_ops import (WindowPlan, get_window_size, permute_rows, window_partition,
+                                 window_plan, window_reverse)
 
 # embed_dim, depths, num_heads of the published models.
 ARCH_SETTINGS = {
@@ -82,12 +82,15 @@ class SwinTransformerBlock3D(nn.Module):
             x = F.pad(x, (0, 0, 0, pw, 0, ph, 0, pd))
         if self.attn.fused:
             # cyclic shift + partition as one gather, windows sorted by the mask they need
-            windows = x.reshape(-1, C).index_select(0, plan.gather)  # nW * B * N, C
+            _, Dp, Hp, Wp, _ = x.shape
+            windows = permute_rows(x.reshape(-1, C), plan.gather, plan.inverse)  # nW*B*N, C
             N = window_size[0] * window_size[1] * window_size[2]
             windows = self.attn(windows.view(-1, N, C), window_size, mask=plan.masks,
                                 groups=plan.groups, recompute=recompute)
-            # reverse partition + shift, and crop the padding, as one gather
-            return windows.view(-1, C).index_select(0, plan.scatter).view(B, D, H, W, C)
+            # reverse partition + shift as one gather
+            x = permute_rows(windows.view(-1, C), plan.inverse, plan.gather)
+            x = x.view(B, Dp, Hp, Wp, C)
+            return x[:, :D, :H, :W].contiguous() if pd or ph or pw else x
         # the explicit path: the original's roll / partition / reverse, bit for bit
         _, Dp, Hp, Wp, _ = x.shape
         shifted = any(s > 0 for s in shift_size)

@@ -10,70 +10,117 @@ from .window_ops import relative_position_index
 # Elements of one chunk's (windows, nH, N, N) scores in the recomputing backward: ~32 MB fp32.
 RECOMPUTE_CHUNK_ELEMENTS = 1 << 23
 
+Groups = Sequence[Tuple[int, int, int]]
 
-class _RecomputedAttention(torch.autograd.Function):
-    """Window attention that keeps no attention matrix for backward.
 
-    Forward is SDPA without grad (the CPU flash kernel). Backward recomputes the scores a
-    chunk of windows at a time and applies the softmax-attention gradient by hand, the
-    scheme of FlashAttention (Dao et al., 2022) at the granularity of windows, so peak memory
-    holds one chunk's scores instead of all windows'. It exists because CPU SDPA falls back to
-    its math kernel, which keeps every (nW, nH, N, N) matrix, whenever the additive mask needs
-    a gradient, as the learned relative-position bias does. Gradients reach the mask, summed
-    over the windows it is broadcast to.
+def grouped_window_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
+                             bias: torch.Tensor, masks: Optional[torch.Tensor], groups: Groups,
+                             scale: float, dropout_p: float = 0.0) -> torch.Tensor:
+    """``softmax(q k^T * scale + bias + mask) v`` for windows grouped by their shift mask.
+
+    Args:
+        q, k, v (Tensor[BW, nH, N, hd]): Queries, keys and values of ``BW`` windows.
+        bias (Tensor[nH, N, N]): Relative-position bias, shared by all windows.
+        masks (Tensor[nK, N, N], optional): Additive shift mask of each kind of window.
+        groups: ``((start, end, kind), ...)``: windows ``start:end`` take ``masks[kind]``,
+            or only the bias for kind -1.
+        scale (float): Multiplies ``q k^T``.
+        dropout_p (float): Dropout on the attention weights. Defaults to 0.
+
+    Returns:
+        Tensor[BW, N, nH * hd]
+    """
+    BW, nH, N, hd = q.shape
+    outs = []
+    for start, end, kind in groups:
+        # one (1, nH, N, N) mask per group, broadcast over its windows: 4-D q/k/v and a 4-D
+        # mask are what CPU SDPA runs with its flash kernel (5-D ones or a 3-D mask send it
+        # to the math kernel, which materialises every window's scores)
+        attn_mask = (bias if kind < 0 else bias + masks[kind]).unsqueeze(0)
+        outs.append(F.scaled_dot_product_attention(q[start:end], k[start:end], v[start:end],
+                                                   attn_mask=attn_mask, dropout_p=dropout_p,
+                                                   scale=scale))
+    # SDPA returns n, nH, N, hd laid out as n, N, nH, hd, so the transposes are free views;
+    # the cat is of 2-D views because torch 2.13's cat of these 4-D ones is a slow strided copy
+    outs = [o.transpose(1, 2).reshape(o.shape[0], N * nH * hd) for o in outs]
+    return (outs[0] if len(outs) == 1 else torch.cat(outs)).view(BW, N, nH * hd)
+
+
+class _RecomputedWindowAttention(torch.autograd.Function):
+    """Grouped window attention that keeps no attention matrix for backward.
+
+    Forward is :func:`grouped_window_attention` without grad (the CPU flash kernel).
+    Backward recomputes the scores a chunk of windows at a time and applies the
+    softmax-attention gradient by hand, the scheme of FlashAttention (Dao et al., 2022) at
+    the granularity of windows, so memory holds one chunk's scores instead of all windows'.
+    It exists because CPU SDPA runs its math kernel, which keeps every (BW, nH, N, N)
+    matrix, whenever the mask needs a gradient, as the learned bias does. Takes the qkv
+    projection whole and returns its gradient whole, so no per-group slice of q, k, v
+    costs a zero-filled full-size gradient.
     """
 
     @staticmethod
-    def forward(ctx, q, k, v, attn_mask, scale):
-        ctx.save_for_backward(q, k, v, attn_mask)
-        ctx.scale = scale
-        return F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, scale=scale)
+    def forward(ctx, qkv, bias, masks, groups, num_heads, scale):
+        BW, N, C3 = qkv.shape
+        ctx.save_for_backward(qkv, bias, masks)
+        ctx.groups, ctx.num_heads, ctx.scale = groups, num_heads, scale
+        # detached: SDPA picks its math kernel for tensors flagged requires_grad, even here
+        # where grad mode is off
+        q, k, v = qkv.detach().view(BW, N, 3, num_heads, C3 // (3 * num_heads)).permute(
+            2, 0, 3, 1, 4).unbind(0)
+        return grouped_window_attention(q, k, v, bias.detach(), masks, groups, scale)
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad_out):
-        q, k, v, attn_mask = ctx.saved_tensors
-        scale = ctx.scale
-        n, nH, N, _ = q.shape
-        grad_out = grad_out.to(q.dtype)
-        dq, dk, dv = torch.empty_like(q), torch.empty_like(k), torch.empty_like(v)
-        need_mask = ctx.needs_input_grad[3]
-        per_window = attn_mask.shape[0] != 1
-        acc = torch.promote_types(q.dtype, torch.float32)  # sum half-precision grads in fp32
-        dmask = torch.zeros(attn_mask.shape, dtype=acc, device=q.device) if need_mask else None
+        qkv, bias, masks = ctx.saved_tensors
+        nH, scale = ctx.num_heads, ctx.scale
+        BW, N, C3 = qkv.shape
+        hd = C3 // (3 * nH)
+        q, k, v = qkv.view(BW, N, 3, nH, hd).permute(2, 0, 3, 1, 4).unbind(0)  # BW, nH, N, hd
+        go = grad_out.to(qkv.dtype).view(BW, N, nH, hd).transpose(1, 2)  # BW, nH, N, hd
+        d_qkv = torch.empty(BW, N, 3, nH, hd, dtype=qkv.dtype, device=qkv.device)
+        dq, dk, dv = d_qkv.permute(2, 0, 3, 1, 4).unbind(0)  # views into d_qkv
+        need_bias = ctx.needs_input_grad[1]
+        acc = torch.promote_types(qkv.dtype, torch.float32)  # sum half-precision grads in fp32
+        d_bias = torch.zeros(bias.shape, dtype=acc, device=bias.device) if need_bias else None
         chunk = max(1, RECOMPUTE_CHUNK_ELEMENTS // (nH * N * N))
-        for s in range(0, n, chunk):
-            e = min(n, s + chunk)
-            qc, kc, vc, go = q[s:e], k[s:e], v[s:e], grad_out[s:e]
-            m = attn_mask[s:e] if per_window else attn_mask
-            p = torch.baddbmm(m.expand(e - s, nH, N, N).reshape(-1, N, N),
-                              qc.reshape(-1, N, qc.shape[-1]),
-                              kc.reshape(-1, N, kc.shape[-1]).transpose(1, 2), alpha=scale)
-            p = p.view(e - s, nH, N, N).softmax(dim=-1)  # chunk, nH, N, N
-            dv[s:e] = p.transpose(-2, -1) @ go
-            ds = go @ vc.transpose(-2, -1)  # dP
-            ds -= (ds * p).sum(-1, keepdim=True)
-            ds *= p  # dS = P * (dP - rowsum(P * dP))
-            if need_mask:
-                if per_window:
-                    dmask[s:e] += ds
-                else:
-                    dmask += ds.sum(0, keepdim=True, dtype=acc)
-            dq[s:e] = (ds @ kc).mul_(scale)
-            dk[s:e] = (ds.transpose(-2, -1) @ qc).mul_(scale)
-        return dq, dk, dv, (dmask.to(attn_mask.dtype) if need_mask else None), None
+        for start, end, kind in ctx.groups:
+            mask = bias if kind < 0 else bias + masks[kind]  # nH, N, N
+            for s in range(start, end, chunk):
+                e = min(end, s + chunk)
+                qc, kc, vc, gc = q[s:e], k[s:e], v[s:e], go[s:e]
+                p = torch.matmul(qc, kc.transpose(-2, -1)).mul_(scale).add_(mask)
+                p = p.softmax(dim=-1)  # c, nH, N, N
+                dv[s:e] = p.transpose(-2, -1) @ gc
+                ds = gc @ vc.transpose(-2, -1)  # dP
+                ds -= (ds * p).sum(-1, keepdim=True)
+                ds *= p  # dS = P * (dP - rowsum(P * dP))
+                del p
+                if need_bias:
+                    d_bias += ds.sum(0, dtype=acc)
+                dq[s:e] = (ds @ kc).mul_(scale)
+                dk[s:e] = (ds.transpose(-2, -1) @ qc).mul_(scale)
+        return (d_qkv.view(BW, N, C3), d_bias.to(bias.dtype) if need_bias else None, None,
+                None, None, None)
 
 
-def recomputed_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
-                         attn_mask: torch.Tensor, scale: float) -> torch.Tensor:
-    """``softmax(q k^T * scale + attn_mask) v`` whose backward recomputes the scores in chunks.
+def recomputed_window_attention(qkv: torch.Tensor, bias: torch.Tensor,
+                                masks: Optional[torch.Tensor], groups: Groups, num_heads: int,
+                                scale: float) -> torch.Tensor:
+    """:func:`grouped_window_attention` from the qkv projection, whose backward recomputes
+    the attention scores a chunk of windows at a time instead of keeping them.
 
     Args:
-        q, k, v (Tensor[n, nH, N, hd]): Queries, keys, values of ``n`` windows.
-        attn_mask (Tensor[1 or n, nH, N, N]): Additive mask, may need a gradient.
-        scale (float): Multiplies ``q k^T``.
+        qkv (Tensor[BW, N, 3 * C]): Output of the qkv projection.
+        bias (Tensor[nH, N, N]): Relative-position bias; gets a gradient.
+        masks, groups, scale: As for :func:`grouped_window_attention`.
+        num_heads (int): nH.
+
+    Returns:
+        Tensor[BW, N, C]
     """
-    return _RecomputedAttention.apply(q, k, v, attn_mask, scale)
+    return _RecomputedWindowAttention.apply(qkv, bias, masks, tuple(groups), num_heads, scale)
 
 
 class WindowAttention3D(nn.Module):
@@ -137,7 +184,9 @@ class WindowAttention3D(nn.Module):
         else:
             index = relative_position_index(window_size, self.window_size).to(
                 self.relative_position_index.device)
-        bias = self.relative_position_bias_table[index.reshape(-1)]
+        # index_select, not [] indexing: same values, and its backward is an index_add
+        # rather than the sorting index_put that indexing's backward runs
+        bias = self.relative_position_bias_table.index_select(0, index.reshape(-1))
         return bias.view(n, n, -1).permute(2, 0, 1)
 
     def _bias(self, window_size: Tuple[int, int, int], dtype: torch.dtype) -> torch.Tensor:
@@ -195,7 +244,7 @@ class WindowAttention3D(nn.Module):
                 :class:`~video_swin_plugin.models.layers.window_ops.WindowPlan`).
                 Fused path only.
             recompute (bool): In training on CPU, keep no attention matrices for backward
-                and recompute them there in chunks (see :func:`recomputed_attention`); the
+                and recompute them there in chunks (see :func:`recomputed_window_attention`); the
                 backbone sets it with ``use_checkpoint``. Fused path only. Defaults to False.
 
         Returns:
@@ -208,43 +257,38 @@ class WindowAttention3D(nn.Module):
                 raise ValueError('groups are for the fused path; the explicit path takes a '
                                  'per-window mask')
             return self._explicit(x, window_size, num_windows, mask)
-        # BW, nH, N, hd each: 4-D views, which CPU SDPA runs with its flash kernel (a 5-D
-        # q/k/v or a 3-D mask sends it to the slow math path)
-        q, k, v = self.qkv(x).view(BW, N, 3, nH, hd).permute(2, 0, 3, 1, 4).unbind(0)
-        bias = self._bias(window_size, q.dtype)  # nH, N, N
+        dropout = self.attn_drop.p if self.training else 0.0
+        qkv = self.qkv(x)  # BW, N, 3C
+        bias = self._bias(window_size, qkv.dtype)  # nH, N, N
+        if mask is not None:
+            mask = mask.to(qkv.dtype)
         if groups is None:
             if mask is None:
                 groups = ((0, BW, -1), )
-            else:  # per-window masks, sample-major: one call per sample
-                B, nW = BW // num_windows, num_windows
-                groups = tuple((b * nW, (b + 1) * nW, -2) for b in range(B))
-        if mask is not None:
-            mask = mask.to(q.dtype)
-        outs = []
-        for start, end, kind in groups:
-            if kind == -1:
-                attn_mask = bias.unsqueeze(0)  # 1, nH, N, N: broadcast over windows
-            elif kind == -2:
-                attn_mask = bias.unsqueeze(0) + mask.unsqueeze(1)  # nW, nH, N, N
-            else:
-                attn_mask = (bias + mask[kind]).unsqueeze(0)  # 1, nH, N, N
-            outs.append(self._sdpa(q[start:end], k[start:end], v[start:end], attn_mask,
-                                   recompute))
-        # SDPA returns n, nH, N, hd laid out as n, N, nH, hd: the transposes are free views
-        # (cat of 2-D views: torch 2.13's cat of these 4-D ones takes a slow strided path)
-        outs = [o.transpose(1, 2).reshape(o.shape[0], N * C) for o in outs]  # n, N * C
-        x = (outs[0] if len(outs) == 1 else torch.cat(outs)).view(BW, N, C)
+            else:  # per-window masks, sample-major: a group per window kind is ours to make
+                return self._per_window(qkv, bias, mask, num_windows, dropout)
+        if (recompute and torch.is_grad_enabled() and dropout == 0.0 and x.device.type == 'cpu'
+                and not torch.compiler.is_compiling()):
+            x = recomputed_window_attention(qkv, bias, mask, groups, nH, self.scale)
+        else:
+            q, k, v = qkv.view(BW, N, 3, nH, hd).permute(2, 0, 3, 1, 4).unbind(0)
+            x = grouped_window_attention(q, k, v, bias, mask, groups, self.scale, dropout)
         return self.proj_drop(self.proj(x))
 
-    def _sdpa(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, attn_mask: torch.Tensor,
-              recompute: bool) -> torch.Tensor:
-        """``softmax(q k^T * scale + attn_mask) v`` for ``Tensor[n, nH, N, hd]`` inputs."""
-        dropout = self.attn_drop.p if self.training else 0.0
-        if (recompute and torch.is_grad_enabled() and dropout == 0.0
-                and q.device.type == 'cpu' and not torch.compiler.is_compiling()):
-            return recomputed_attention(q, k, v, attn_mask, self.scale)
-        return F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, dropout_p=dropout,
-                                              scale=self.scale)
+    def _per_window(self, qkv: torch.Tensor, bias: torch.Tensor, mask: torch.Tensor,
+                    num_windows: int, dropout: float) -> torch.Tensor:
+        """Fused attention with one mask per window (``Tensor[nW, N, N]``, sample-major)."""
+        BW, N, _ = qkv.shape
+        q, k, v = qkv.view(BW, N, 3, self.num_heads, -1).permute(2, 0, 3, 1, 4).unbind(0)
+        attn_mask = bias.unsqueeze(0) + mask.unsqueeze(1)  # nW, nH, N, N
+        outs = [
+            F.scaled_dot_product_attention(q[i:i + num_windows], k[i:i + num_windows],
+                                           v[i:i + num_windows], attn_mask=attn_mask,
+                                           dropout_p=dropout, scale=self.scale)
+            for i in range(0, BW, num_windows)
+        ]
+        x = torch.cat(outs).transpose(1, 2).reshape(BW, N, -1)
+        return self.proj_drop(self.proj(x))
 
     def _explicit(self, x: torch.Tensor, window_size: Tuple[int, int, int], num_windows: int,
                   mask: Optional[torch.Tensor]) -> torch.Tensor:

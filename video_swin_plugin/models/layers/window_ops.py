@@ -90,8 +90,8 @@ class WindowPlan(NamedTuple):
         gather: ``LongTensor[nW * B * N]`` rows of the padded map in window order, the cyclic
             shift folded in. Windows are window-major (``nW, B``) and sorted by the kind of
             shift mask they need, so all windows of one kind, for every sample, are one slice.
-        scatter: ``LongTensor[B * D * H * W]`` for each token of the unpadded map, its row in
-            the windows: undoes the gather, the shift and the padding in one ``index_select``.
+        inverse: ``LongTensor[nW * B * N]`` the inverse permutation: for each row of the
+            padded map, its row in the windows (undoes the partition and the shift).
         groups: ``((start, end, kind), ...)`` slices of the ``nW * B`` windows; ``kind`` indexes
             ``masks``, or is -1 for windows that need no shift mask.
         masks: ``Tensor[nK, N, N]`` the additive shift mask of each kind (0 / -100), or None.
@@ -102,7 +102,7 @@ class WindowPlan(NamedTuple):
     shift_size: Size3
     pad: Size3
     gather: torch.Tensor
-    scatter: torch.Tensor
+    inverse: torch.Tensor
     groups: Tuple[Tuple[int, int, int], ...]
     masks: Optional[torch.Tensor]
     explicit_mask: Optional[torch.Tensor]
@@ -144,7 +144,6 @@ def window_plan(B: int, size: Sequence[int], window_size: Sequence[int],
     gather = (pos[:, None, :] + torch.arange(B, device=device)[None, :, None] * L).flatten()
     inverse = torch.empty_like(gather)
     inverse[gather] = torch.arange(gather.numel(), device=device)
-    scatter = inverse.view(B, Dp, Hp, Wp)[:, :D, :H, :W].flatten()
     masks, groups, start, explicit = None, [], 0, None
     if any(shift_size):
         region = _shift_regions(Dp, Hp, Wp, window_size, shift_size, device)  # nW, N
@@ -161,7 +160,7 @@ def window_plan(B: int, size: Sequence[int], window_size: Sequence[int],
             start += n
     else:
         groups.append((0, len(kind) * B, -1))
-    return WindowPlan(window_size, shift_size, pad, gather, scatter, tuple(groups), masks,
+    return WindowPlan(window_size, shift_size, pad, gather, inverse, tuple(groups), masks,
                       explicit)
 
 
@@ -177,3 +176,24 @@ def _shift_regions(D: int, H: int, W: int, window_size: Size3, shift_size: Size3
                 region[:, d, h, w, :] = cnt
                 cnt += 1
     return window_partition(region, window_size).squeeze(-1)
+
+
+class _PermuteRows(torch.autograd.Function):
+    """``x.index_select(0, index)`` for a permutation ``index``, whose backward is the
+    inverse permutation's ``index_select`` (the generic backward zero-fills and scatter-adds)."""
+
+    @staticmethod
+    def forward(ctx, x, index, inverse):
+        ctx.save_for_backward(inverse)
+        return x.index_select(0, index)
+
+    @staticmethod
+    def backward(ctx, grad):
+        inverse, = ctx.saved_tensors
+        return grad.index_select(0, inverse), None, None
+
+
+def permute_rows(x: torch.Tensor, index: torch.Tensor, inverse: torch.Tensor) -> torch.Tensor:
+    """Rows of ``x (Tensor[R, C])`` in the order of the permutation ``index (LongTensor[R])``;
+    ``inverse`` is its inverse (``inverse[index] == arange(R)``)."""
+    return _PermuteRows.apply(x, index, inverse)
