@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from .synthetic_videos import COLOURS, make_dataset
-from .tool_runner import run_tool
+from .tool_runner import load_tool, run_tool
 
 REPO = Path(__file__).resolve().parents[1]
 TINY_CONFIG = REPO / 'tests' / 'configs' / 'tiny_swin_synthetic.py'
@@ -74,3 +74,34 @@ def test_train_resume_test(synthetic, tmp_path, capsys):
     print(f'e2e: {time.time() - start:.1f} s, test top-1 {metrics["acc/top1"]:.3f} '
           f'(chance {chance:.2f})')
     assert metrics['acc/top1'] >= 0.75, metrics
+
+
+def test_train_flags_only_edit_the_config(tmp_path):
+    from mmengine.config import Config
+    train = load_tool('train')
+    config = REPO / 'configs/recognition/swin/swin_tiny_patch244_window877_kinetics400_1k.py'
+    ckpt = tmp_path / 'epoch_2.pth'
+    ckpt.touch()
+    args = train.parse_args([str(config), '--work-dir', str(tmp_path), '--resume', str(ckpt),
+                             '--amp', '--no-validate', '--auto-scale-lr', '--seed', '3',
+                             '--cfg-options', 'optim_wrapper.optimizer.lr=0.5'])
+    cfg = train.merge_args(Config.fromfile(config), args)
+    assert (cfg.work_dir, cfg.resume, cfg.load_from) == (str(tmp_path), True, str(ckpt))
+    assert cfg.val_cfg is None and cfg.val_dataloader is None and cfg.auto_scale_lr.enable
+    assert cfg.randomness.seed == 3 and cfg.optim_wrapper.optimizer.lr == 0.5
+    # --amp: AMP on a GPU; on CPU the config's wrapper stays (it is plain there)
+    expected = 'AmpOptimWrapper' if torch.cuda.is_available() else 'AmpIfCudaOptimWrapper'
+    assert cfg.optim_wrapper.type == expected
+    auto = train.merge_args(Config.fromfile(config), train.parse_args([str(config), '--resume']))
+    assert auto.resume is True and auto.load_from is None
+    assert auto.work_dir.endswith('swin_tiny_patch244_window877_kinetics400_1k')
+    amp_cfg = Config.fromfile(config)
+    amp_cfg.optim_wrapper.type = 'AmpOptimWrapper'
+    amp_cfg.optim_wrapper.loss_scale = 'dynamic'
+    plain = train.merge_args(amp_cfg, train.parse_args([str(config)]))
+    if not torch.cuda.is_available():  # mmengine's AmpOptimWrapper refuses CPUs
+        assert plain.optim_wrapper.type == 'OptimWrapper'
+        assert 'loss_scale' not in plain.optim_wrapper
+    with pytest.raises(FileNotFoundError, match='--resume checkpoint not found'):
+        train.merge_args(Config.fromfile(config),
+                         train.parse_args([str(config), '--resume', str(tmp_path / 'no.pth')]))
