@@ -131,3 +131,17 @@ def test_video_randaugment_same_draw_for_every_frame():
         assert all(np.array_equal(out[0], o) for o in out[1:])
         changed += not np.array_equal(out[0], frame)
     assert changed >= 8
+
+
+@pytest.mark.parametrize('name', ['swin_tiny_patch244_window877_kinetics400_1k',
+                                  'swin_base_patch244_window1677_sthv2'])
+def test_pipelines_run_on_a_real_video(name, shared_data):
+    from mmengine.dataset import Compose
+    cfg = Config.fromfile(SWIN / f'{name}.py')
+    init_default_scope(cfg.default_scope)
+    views = {'train_dataloader': 1, 'test_dataloader': 3 if 'sthv2' in name else 12}
+    for key, num_views in views.items():
+        pipeline = Compose([R.TRANSFORMS.build(t) for t in cfg[key].dataset.pipeline])
+        out = pipeline(dict(filename=str(shared_data / 'videos' / 'test.mp4'), label=1,
+                            start_index=0, modality='RGB'))
+        assert tuple(out['inputs'].shape) == (num_views, 3, 32, 224, 224), key
