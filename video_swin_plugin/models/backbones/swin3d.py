@@ -106,11 +106,25 @@ class SwinTransformerBlock3D(nn.Module):
             x = x[:, :D, :H, :W, :].contiguous()
         return x
 
-    def forward(self, x: torch.Tensor, plan: WindowPlan, recompute: bool = False) -> torch.Tensor:
+    def _attention_branch(self, x: torch.Tensor, plan: WindowPlan,
+                          recompute: bool) -> torch.Tensor:
+        return self.drop_path(self._attention(x, plan, recompute))
+
+    def _mlp_branch(self, x: torch.Tensor) -> torch.Tensor:
+        return self.drop_path(self.mlp(self.norm2(x)))
+
+    def forward(self, x: torch.Tensor, plan: WindowPlan, recompute: bool = False,
+                use_checkpoint: bool = False) -> torch.Tensor:
         """x (Tensor[B, D, H, W, C]); ``plan`` is the stage's :class:`WindowPlan` for this
-        block's shift; ``recompute`` keeps no attention matrices for backward (checkpointing)."""
-        x = x + self.drop_path(self._attention(x, plan, recompute))
-        return x + self.drop_path(self.mlp(self.norm2(x)))
+        block's shift; ``recompute`` keeps no attention matrices for backward;
+        ``use_checkpoint`` checkpoints the attention and MLP branches separately (as the
+        original does), so backward holds one branch's activations at a time."""
+        if use_checkpoint:
+            # non-reentrant: parameters get gradients even when x needs none (frozen stages)
+            x = x + checkpoint(self._attention_branch, x, plan, recompute, use_reentrant=False)
+            return x + checkpoint(self._mlp_branch, x, use_reentrant=False)
+        x = x + self._attention_branch(x, plan, recompute)
+        return x + self._mlp_branch(x)
 
 
 class PatchMerging(nn.Module):
@@ -199,9 +213,8 @@ class BasicLayer(nn.Module):
         for i, blk in enumerate(self.blocks):
             plan = plans[i % 2]
             if self.use_checkpoint and torch.is_grad_enabled():
-                # non-reentrant: parameters get gradients even when x needs none (frozen
-                # stages); inside, attention keeps no score matrices either (recompute)
-                x = checkpoint(blk, x, plan, True, use_reentrant=False)
+                # each branch checkpointed; inside, attention keeps no score matrices either
+                x = blk(x, plan, recompute=True, use_checkpoint=True)
             else:
                 x = blk(x, plan)
         return x, (self.downsample(x) if self.downsample is not None else x)
