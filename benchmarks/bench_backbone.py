@@ -6,7 +6,7 @@ with the spread of the per-pair ratios. Also printed: the max abs difference of 
 outputs (eval forward) and the peak memory of one step of each model.
 
 Peak memory: on CUDA ``torch.cuda.max_memory_allocated`` over the step; on CPU the peak
-RSS of a fresh child process running that one model (``ru_maxrss``), given both as the
+RSS of a fresh child process running that one model (``VmHWM``), given both as the
 whole process and as the rise over the RSS just before the step (same imports in both
 children, so the imports cancel in the ratio).
 
@@ -19,7 +19,6 @@ Examples::
 import argparse
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -140,6 +139,16 @@ def rss_bytes() -> int:
         return int(f.read().split()[1]) * os.sysconf('SC_PAGE_SIZE')
 
 
+def peak_rss_bytes() -> int:
+    """This process's peak RSS (VmHWM). Not ``ru_maxrss``: Linux carries that across
+    ``execve``, so a child would report its parent's peak."""
+    with open('/proc/self/status') as f:
+        for line in f:
+            if line.startswith('VmHWM:'):
+                return int(line.split()[1]) * 1024
+    raise RuntimeError('no VmHWM in /proc/self/status')
+
+
 def child_memory(args) -> Dict:
     """Run in a fresh process: one step of one model; its peak RSS (CPU) or VRAM (CUDA)."""
     import mmaction.models.backbones.swin  # noqa: F401  same imports in both children
@@ -160,7 +169,7 @@ def child_memory(args) -> Dict:
         return dict(peak=peak, rise=peak - before)
     before = rss_bytes()
     run()
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    peak = peak_rss_bytes()
     return dict(peak=peak, rise=peak - before)
 
 

@@ -113,10 +113,11 @@ class SwinTransformerBlock3D(nn.Module):
     def _mlp_branch(self, x: torch.Tensor) -> torch.Tensor:
         return self.drop_path(self.mlp(self.norm2(x)))
 
-    def forward(self, x: torch.Tensor, plan: WindowPlan, recompute: bool = False,
+    def forward(self, x: torch.Tensor, plan: WindowPlan, recompute: bool = True,
                 use_checkpoint: bool = False) -> torch.Tensor:
         """x (Tensor[B, D, H, W, C]); ``plan`` is the stage's :class:`WindowPlan` for this
-        block's shift; ``recompute`` keeps no attention matrices for backward;
+        block's shift; ``recompute`` keeps no attention matrices for backward (see
+        :class:`WindowAttention3D`);
         ``use_checkpoint`` checkpoints the attention and MLP branches separately (as the
         original does), so backward holds one branch's activations at a time."""
         if use_checkpoint:
@@ -212,11 +213,8 @@ class BasicLayer(nn.Module):
         plans = self.window_plans(x)
         for i, blk in enumerate(self.blocks):
             plan = plans[i % 2]
-            if self.use_checkpoint and torch.is_grad_enabled():
-                # each branch checkpointed; inside, attention keeps no score matrices either
-                x = blk(x, plan, recompute=True, use_checkpoint=True)
-            else:
-                x = blk(x, plan)
+            # checkpointing: each branch checkpointed, as the original
+            x = blk(x, plan, use_checkpoint=self.use_checkpoint and torch.is_grad_enabled())
         return x, (self.downsample(x) if self.downsample is not None else x)
 
 

@@ -229,7 +229,7 @@ class WindowAttention3D(nn.Module):
                 num_windows: int = 1,
                 mask: Optional[torch.Tensor] = None,
                 groups: Optional[Sequence[Tuple[int, int, int]]] = None,
-                recompute: bool = False) -> torch.Tensor:
+                recompute: bool = True) -> torch.Tensor:
         """Attend within windows.
 
         Args:
@@ -243,9 +243,11 @@ class WindowAttention3D(nn.Module):
                 ``start:end`` take ``mask[kind]``, or no mask for kind -1 (see
                 :class:`~video_swin_plugin.models.layers.window_ops.WindowPlan`).
                 Fused path only.
-            recompute (bool): In training on CPU, keep no attention matrices for backward
-                and recompute them there in chunks (see :func:`recomputed_window_attention`); the
-                backbone sets it with ``use_checkpoint``. Fused path only. Defaults to False.
+            recompute (bool): When gradients are on, on CPU, keep no attention matrices for
+                backward and recompute them there in chunks (see
+                :func:`recomputed_window_attention`): less memory, and faster than SDPA's math
+                kernel, which CPU SDPA falls back to when the mask needs a gradient. Not with
+                attention dropout. Fused path only. Defaults to True.
 
         Returns:
             Tensor[BW, N, C]
