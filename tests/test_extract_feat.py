@@ -9,8 +9,6 @@ import torch
 
 from .conftest import REPO, TINY_SWIN
 
-pytest.importorskip('decord')
-
 TINY_CONFIG = f"""
 _base_ = ['{REPO}/configs/recognition/swin/swin_tiny_patch244_window877_kinetics400_1k.py']
 model = dict(

@@ -11,15 +11,6 @@ from video_swin_plugin.models.necks import FAMNeck
 MEAN, STD = [123.675, 116.28, 103.53], [58.395, 57.12, 57.375]
 
 
-@pytest.fixture(scope='module', autouse=True)
-def _one_thread():
-    """Tiny models: thread sync costs more than it saves on a shared 2-core machine (a
-    1,000-step stream took 1.5 s on one thread, 42 s on two under load)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 def neck(**kw) -> FAMNeck:
     args = dict(in_channels=24, embed_dims=16, num_mem_tokens=3, num_layers=2, num_heads=2,

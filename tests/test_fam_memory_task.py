@@ -16,15 +16,6 @@ NUM_CLASSES, K, C, T, H, W = 3, 12, 3, 2, 8, 8
 LATE = 8  # evaluate clips at least this many steps after the cue
 
 
-@pytest.fixture(scope='module', autouse=True)
-def _one_thread():
-    """Tiny models: thread sync costs more than it saves on a shared 2-core machine (a
-    1,000-step stream took 1.5 s on one thread, 42 s on two under load)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 class TinyExtractor(nn.Module):
     """A one-layer stand-in for the backbone: (B, 3, 2, 8, 8) -> (B, 16, 1, 2, 2)."""

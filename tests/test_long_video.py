@@ -2,7 +2,6 @@
 import csv
 from pathlib import Path
 
-import numpy as np
 import pytest
 from mmengine.registry import init_default_scope
 

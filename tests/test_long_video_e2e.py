@@ -3,7 +3,6 @@ import time
 from pathlib import Path
 
 import pytest
-import torch
 
 from video_swin_plugin.datasets.synthetic import write_recordings
 
@@ -13,15 +12,6 @@ REPO = Path(__file__).resolve().parents[1]
 TINY_CONFIG = REPO / 'configs' / 'recognition' / 'swin_fam' / \
     'swin_tiny_fam_sowsleep_synthetic_tiny.py'
 
-
-@pytest.fixture(scope='module', autouse=True)
-def _one_thread():
-    """Tiny models: thread sync costs more than it saves on a shared 2-core machine (a
-    1,000-step stream took 1.5 s on one thread, 42 s on two under load)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope='module')

@@ -2,14 +2,13 @@
 import importlib.util
 
 import numpy as np
+import onnx  # noqa: F401  (pinned in requirements-test.txt: a missing one must fail, not skip)
+import onnxruntime as ort
 import pytest
 import torch
 
 from .conftest import REPO
 from .test_extract_feat import TINY_CONFIG
-
-ort = pytest.importorskip('onnxruntime')
-pytest.importorskip('onnx')
 
 
 def _load_tool(name):

@@ -14,15 +14,6 @@ REPO = Path(__file__).resolve().parents[1]
 TINY_CONFIG = REPO / 'tests' / 'configs' / 'tiny_swin_synthetic.py'
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One intra-op thread: on a busy 2-core machine, OpenMP threads contending for cores make
-    this tiny model 10-100x slower (measured: 0.1 s vs 1-9 s per training step)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 @pytest.fixture(scope='module')
 def synthetic(tmp_path_factory) -> Path:
