@@ -12,7 +12,7 @@ from video_swin_plugin.models import SwinTransformer3D
 from video_swin_plugin.models.convert import (backbone_state_dict, from_mmaction2,
                                               load_backbone_weights, to_mmaction2)
 
-from .conftest import TINY_SWIN
+from .conftest import REPO, TINY_SWIN
 
 
 def _official_file(tmp_path, backbone, num_classes=400):
@@ -26,20 +26,15 @@ def _official_file(tmp_path, backbone, num_classes=400):
 
 
 def test_official_swin_t_file_has_185_keys_and_loads_strictly_into_recognizer(tmp_path):
-    from mmengine.registry import MODELS
-    import video_swin_plugin.registry  # noqa: F401
+    from video_swin_plugin.apis.inference import init_recognizer
     official = SwinTransformer3D(arch='tiny', patch_size=(2, 4, 4), window_size=(8, 7, 7),
                                  patch_norm=True)
     path, state = _official_file(tmp_path, official)
     assert len(state) == 185  # the official Swin-T K400 file's key count
-    cfg = dict(type='Recognizer3D',
-               backbone=dict(type='SwinTransformer3D', arch='tiny', patch_size=(2, 4, 4),
-                             window_size=(8, 7, 7), patch_norm=True),
-               cls_head=dict(type='I3DHead', in_channels=768, num_classes=400),
-               data_preprocessor=dict(type='ActionDataPreprocessor', format_shape='NCTHW'))
-    with MODELS.switch_scope_and_registry('video_swin_plugin') as registry:
-        model = registry.build(cfg)
-    model.load_state_dict(load_weights(str(path)), strict=True)
+    # our Tiny K400 config, the official file as it is: strict load, no conversion
+    model = init_recognizer(REPO / 'configs/recognition/swin/'
+                            'swin_tiny_patch244_window877_kinetics400_1k.py', str(path))
+    assert type(model.backbone) is SwinTransformer3D
     assert torch.equal(model.backbone.norm.weight, state['backbone.norm.weight'])
     assert torch.equal(model.cls_head.fc_cls.bias, state['cls_head.fc_cls.bias'])
 
