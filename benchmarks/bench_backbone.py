@@ -12,7 +12,7 @@ children, so the imports cancel in the ratio).
 
 Examples::
 
-    python benchmarks/bench_backbone.py                        # Swin-T 1x3x32x224x224, CPU fp32, forward
+    python benchmarks/bench_backbone.py                 # Swin-T 1x3x32x224x224, CPU fp32, forward
     python benchmarks/bench_backbone.py --mode train --checkpoint
     python benchmarks/bench_backbone.py --device cuda --dtype bf16 --arch base --batch 8
 """

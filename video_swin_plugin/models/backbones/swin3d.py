@@ -14,8 +14,8 @@ from torch.utils.checkpoint import checkpoint
 
 from ..layers.attention import WindowAttention3D
 from ..layers.drop import DropPath
-from ..layers.window_ops import (WindowPlan, get_window_size, permute_rows, window_partition,
-                                 window_plan, window_reverse)
+from ..layers.window_ops import (WindowPlan, permute_rows, window_partition, window_plan,
+                                 window_reverse)
 
 # embed_dim, depths, num_heads of the published models.
 ARCH_SETTINGS = {
