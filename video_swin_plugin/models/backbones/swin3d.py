@@ -14,6 +14,7 @@ from torch.utils.checkpoint import checkpoint
 
 from ..layers.attention import WindowAttention3D
 from ..layers.drop import DropPath
+from ..layers.init import init_linear_and_norm
 from ..layers.window_ops import (WindowPlan, permute_rows, window_partition, window_plan,
                                  window_reverse)
 
@@ -338,21 +339,11 @@ class SwinTransformer3D(nn.Module):
         for i in self.out_indices:
             # the last stage's norm keeps the official name so official files load strictly
             self.add_module(self._norm_name(i), norm_layer(self.num_features[i]))
-        self.apply(self._init_module)
+        self.apply(init_linear_and_norm)
         self._freeze_stages()
 
     def _norm_name(self, stage: int) -> str:
         return 'norm' if stage == self.num_layers - 1 else f'norm{stage}'
-
-    @staticmethod
-    def _init_module(m: nn.Module) -> None:
-        if isinstance(m, nn.Linear):
-            nn.init.trunc_normal_(m.weight, std=0.02)
-            if m.bias is not None:
-                nn.init.zeros_(m.bias)
-        elif isinstance(m, nn.LayerNorm):
-            nn.init.ones_(m.weight)
-            nn.init.zeros_(m.bias)
 
     def _freeze_stages(self) -> None:
         if self.frozen_stages >= 0:

@@ -45,6 +45,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
+from ..layers.init import init_linear_and_norm
+
 Memory = Tuple[torch.Tensor, torch.Tensor]
 
 
@@ -185,14 +187,8 @@ class FAMNeck(nn.Module):
     def init_weights(self) -> None:
         nn.init.trunc_normal_(self.pos_embed, std=0.02)
         nn.init.trunc_normal_(self.memory_init, std=0.02)
-        for m in self.modules():
-            if isinstance(m, nn.Linear):
-                nn.init.trunc_normal_(m.weight, std=0.02)
-                if m.bias is not None:
-                    nn.init.zeros_(m.bias)
-            elif isinstance(m, nn.LayerNorm):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
+        for m in self.modules():  # pre-order, as before: seeded inits stay the same
+            init_linear_and_norm(m)
 
     # ---- state -------------------------------------------------------------------------------
     def init_memory(self, batch_size: int) -> Memory:
