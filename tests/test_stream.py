@@ -1,9 +1,7 @@
 """Streaming whole recordings: schedule, reader, resume after a stop or a crash, bad files,
 finished videos, sessions. The model is a tiny Swin + FAM on 32 px frames (one CPU thread)."""
 import json
-import os
 import shutil
-from pathlib import Path
 
 import numpy as np
 import pytest

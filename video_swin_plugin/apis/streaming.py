@@ -20,8 +20,8 @@ import os
 import re
 import sys
 import time
-from dataclasses import asdict, dataclass, field
-from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple, Union
+from dataclasses import asdict, dataclass
+from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -30,8 +30,7 @@ from .reports import (ClipTable, atomic_write_bytes, atomic_write_text, csv_head
                       find_class, format_row, hypnogram_png, merge_stretches, read_rows,
                       stage_statistics, to_json, WAKE_NAMES)
 from .smoothing import SMOOTH_MODES, UNSCORED, smooth_labels
-from .video_stream import (ClipReader, ClipSchedule, VideoInfo, VideoReadError, prefetch,
-                           probe_video)
+from .video_stream import ClipReader, ClipSchedule, VideoReadError, prefetch
 
 VIDEO_EXTENSIONS = ('.mp4', '.avi', '.mkv', '.mov', '.webm', '.m4v', '.mpg', '.mpeg', '.ts')
 STATE_VERSION = 1

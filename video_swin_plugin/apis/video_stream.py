@@ -10,7 +10,7 @@ background thread behind a bounded queue, so decoding overlaps with the model.
 import math
 import queue
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable, Dict, Iterable, Iterator, List, Optional, Tuple
 
 import av
