@@ -42,6 +42,7 @@ def parse_args(argv=None):
     p.add_argument('--min-bout', type=float, default=0.0, metavar='SEC')
     p.add_argument('--threads', type=int, default=1,
                    help='torch threads (decoding has its own thread). Default: 1')
+    p.add_argument('--no-progress', action='store_true', help='no progress bar')
     p.add_argument('--copy-hypnogram', metavar='PNG',
                    help='also copy the hypnogram here (docs/hypnogram_demo.png for the README)')
     return p.parse_args(argv)
@@ -80,8 +81,10 @@ def write_night(root: str, minutes: float, seed: int) -> None:
 
 
 def _row(name, a):
-    return (f"  {name:<9} accuracy {a['accuracy']:.3f}   kappa {a['kappa']:.3f}   "
-            f"macro-F1 {a['macro_f1']:.3f}   ({a['clips']} clips)")
+    def fmt(v):  # None: undefined (e.g. kappa when both sides use a single stage)
+        return 'n/a' if v is None else f'{v:.3f}'
+    return (f"  {name:<9} accuracy {fmt(a['accuracy'])}   kappa {fmt(a['kappa'])}   "
+            f"macro-F1 {fmt(a['macro_f1'])}   ({a['clips']} clips)")
 
 
 def main(argv=None) -> int:
@@ -101,7 +104,8 @@ def main(argv=None) -> int:
 
     clf = StreamingClassifier(args.config, args.checkpoint)
     report = stream_videos(clf, [video], args.out_dir,
-                           Smoothing(args.smooth, args.smooth_mode, args.min_bout), labels=ann)
+                           Smoothing(args.smooth, args.smooth_mode, args.min_bout), labels=ann,
+                           progress=not args.no_progress)
     staged = time.time()
     entry = report['videos'][0]
     if entry['status'] != 'done':
