@@ -33,7 +33,6 @@ def videos(tmp_path_factory):
 
 @pytest.fixture(scope='module')
 def classifier():
-    torch.set_num_threads(1)
     torch.manual_seed(0)
     return StreamingClassifier(tiny_config())
 

@@ -20,7 +20,6 @@ def _cli(*args):
 
 
 def test_sigkill_then_rerun_gives_the_outputs_of_an_uninterrupted_run(tmp_path):
-    torch.set_num_threads(1)
     torch.manual_seed(0)
     config = write_config(tmp_path / 'tiny_stream.py')
     clf = StreamingClassifier(tiny_config())
