@@ -1,6 +1,5 @@
 """Embedding extraction: the API (stages, pooling, views averaged, per clip) and tools/extract_feat.py."""
 import csv
-import importlib.util
 import shutil
 
 import numpy as np
@@ -8,6 +7,7 @@ import pytest
 import torch
 
 from .conftest import REPO, TINY_SWIN
+from .tool_runner import load_tool
 
 TINY_CONFIG = f"""
 _base_ = ['{REPO}/configs/recognition/swin/swin_tiny_patch244_window877_kinetics400_1k.py']
@@ -27,13 +27,6 @@ test_pipeline = [
     dict(type='PackActionInputs')]
 test_dataloader = dict(dataset=dict(pipeline=test_pipeline))
 """
-
-
-def _load_tool(name):
-    spec = importlib.util.spec_from_file_location(name, REPO / 'tools' / f'{name}.py')
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope='module')
@@ -126,7 +119,7 @@ def test_tool_writes_npy_and_index_and_reports_bad_videos(tiny, shared_data, tmp
     listing.write_text(f'{videos / "test.mp4"} 3\n# a comment\nb.avi 1\nempty.mp4 0\n'
                        'missing.mp4 2\n')
     out = tmp_path / 'out' / 'feats'
-    tool = _load_tool('extract_feat')
+    tool = load_tool('extract_feat')
     rc = tool.main([config, checkpoint, str(listing), '--video-root', str(tmp_path), '--out',
                     str(out), '--pooling', 'avgmax'])
     assert rc == 1  # two videos could not be read
@@ -148,7 +141,7 @@ def test_per_clip_embeddings_through_the_streaming_reader(tiny, shared_data, tmp
     config, checkpoint, model = tiny
     video = shared_data / 'videos' / 'test.mp4'  # 300 frames at 30 fps
     out = tmp_path / 'clips'
-    tool = _load_tool('extract_feat')
+    tool = load_tool('extract_feat')
     rc = tool.main([config, checkpoint, str(video), '--out', str(out), '--per-clip',
                     '--stride-sec', '2.0'])
     assert rc == 0

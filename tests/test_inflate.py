@@ -182,14 +182,8 @@ def test_pretrained2d_path_of_the_backbone(tmp_path):
 
 
 def _convert_tool():
-    import importlib.util
-
-    from .conftest import REPO
-    spec = importlib.util.spec_from_file_location('convert_checkpoint',
-                                                  REPO / 'tools' / 'convert_checkpoint.py')
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    from .tool_runner import load_tool
+    return load_tool('convert_checkpoint')
 
 
 def test_convert_tool_inflates_a_2d_file_for_a_config(tmp_path):

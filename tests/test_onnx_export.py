@@ -1,26 +1,17 @@
 """ONNX export of backbone + head at a fixed shape, checked against PyTorch with onnxruntime."""
-import importlib.util
-
 import numpy as np
 import onnx  # noqa: F401  (pinned in requirements-test.txt: a missing one must fail, not skip)
 import onnxruntime as ort
 import pytest
 import torch
 
-from .conftest import REPO
 from .test_extract_feat import TINY_CONFIG
-
-
-def _load_tool(name):
-    spec = importlib.util.spec_from_file_location(name, REPO / 'tools' / f'{name}.py')
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from .tool_runner import load_tool
 
 
 @pytest.fixture(scope='module')
 def tool():
-    return _load_tool('export_onnx')
+    return load_tool('export_onnx')
 
 
 @pytest.fixture(scope='module')

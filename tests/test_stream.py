@@ -285,12 +285,8 @@ def test_labels_give_agreement_from_the_project_metrics(classifier, tmp_path):
 def test_demo_model_fits_its_config_and_stages_a_short_synthetic_night(tmp_path):
     """The committed demo pair (demo/*.py + *.pth, loaded strictly) still builds and stages
     the demo's synthetic night; a regression guard for the main job."""
-    import importlib.util
-
-    from .conftest import REPO
-    spec = importlib.util.spec_from_file_location('demo_sleep', REPO / 'tools' / 'demo_sleep.py')
-    demo = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(demo)
+    from .tool_runner import load_tool
+    demo = load_tool('demo_sleep')
     assert demo.main(['--out-dir', str(tmp_path), '--minutes', '6', '--seed', '7',
                       '--no-progress']) == 0
     summary = json.loads((tmp_path / 'recording_000.json').read_text())

@@ -141,13 +141,8 @@ def test_outputs_match_torchvision_on_random_weights():
 
 
 def test_convert_tool_both_ways(tmp_path):
-    import importlib.util
-
-    from .conftest import REPO
-    spec = importlib.util.spec_from_file_location('convert_checkpoint',
-                                                  REPO / 'tools' / 'convert_checkpoint.py')
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
+    from .tool_runner import load_tool
+    tool = load_tool('convert_checkpoint')
     tv = tiny_tv()
     src, ours, back = tmp_path / 'tv.pth', tmp_path / 'ours.pth', tmp_path / 'back.pth'
     torch.save(tv, src)
