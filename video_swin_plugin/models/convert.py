@@ -19,27 +19,25 @@ _MM_FINAL_NORM = re.compile(r'^((?:.*\.)?)norm3\.(weight|bias)$')
 _OUR_FINAL_NORM = re.compile(r'^((?:.*\.)?)norm\.(weight|bias)$')
 
 
-def _is_backbone_top_level(prefix: str) -> bool:
-    # only the backbone's own final norm is renamed, not e.g. 'layers.0.downsample.norm'
-    return prefix in ('', 'backbone.')
+def _rename_final_norm(state_dict: Mapping[str, torch.Tensor], pattern: re.Pattern,
+                       new_name: str) -> Dict[str, torch.Tensor]:
+    """Rename the backbone's own final norm; e.g. 'layers.0.downsample.norm' is left alone."""
+    out = {}
+    for k, v in state_dict.items():
+        m = pattern.match(k)
+        top_level = m is not None and m.group(1) in ('', 'backbone.')
+        out[f'{m.group(1)}{new_name}.{m.group(2)}' if top_level else k] = v
+    return out
 
 
 def from_mmaction2(state_dict: Mapping[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
     """mmaction2 1.x Swin (``norm3``) -> official/ours (``norm``)."""
-    out = {}
-    for k, v in state_dict.items():
-        m = _MM_FINAL_NORM.match(k)
-        out[f'{m.group(1)}norm.{m.group(2)}' if m and _is_backbone_top_level(m.group(1)) else k] = v
-    return out
+    return _rename_final_norm(state_dict, _MM_FINAL_NORM, 'norm')
 
 
 def to_mmaction2(state_dict: Mapping[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
     """Official/ours (``norm``) -> mmaction2 1.x Swin (``norm3``)."""
-    out = {}
-    for k, v in state_dict.items():
-        m = _OUR_FINAL_NORM.match(k)
-        out[f'{m.group(1)}norm3.{m.group(2)}' if m and _is_backbone_top_level(m.group(1)) else k] = v
-    return out
+    return _rename_final_norm(state_dict, _OUR_FINAL_NORM, 'norm3')
 
 
 def backbone_state_dict(state_dict: Mapping[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
