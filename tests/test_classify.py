@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from video_swin_plugin.apis.inference import (VideoError, classify_video, init_recognizer,
+from video_swin_plugin.apis.inference import (VideoReadError, classify_video, init_recognizer,
                                               load_label_map)
 from video_swin_plugin.checkpoint import CheckpointMismatchError
 
@@ -79,15 +79,15 @@ def test_classify_api_with_custom_label_map(shared_data, tiny_checkpoint, tmp_pa
 def test_bad_videos_are_named(tiny_checkpoint, tmp_path):
     model = init_recognizer(K400_TINY, tiny_checkpoint, cfg_options=dict(TINY_OPTIONS))
     missing = tmp_path / 'missing.mp4'
-    with pytest.raises(VideoError, match=f'video not found: {missing}'):
+    with pytest.raises(VideoReadError, match=f'video not found: {missing}'):
         classify_video(model, missing)
     empty = tmp_path / 'empty.mp4'
     empty.touch()
-    with pytest.raises(VideoError, match=f'empty \\(0 bytes\\): {empty}'):
+    with pytest.raises(VideoReadError, match=f'empty \\(0 bytes\\): {empty}'):
         classify_video(model, empty)
     corrupt = tmp_path / 'corrupt.mp4'
     corrupt.write_bytes(b'\x00\x00\x00\x18ftypmp42' + bytes(range(256)) * 8)
-    with pytest.raises(VideoError, match=f'cannot read video {corrupt}'):
+    with pytest.raises(VideoReadError, match=f'cannot read video {corrupt}'):
         classify_video(model, corrupt)
 
 

@@ -11,11 +11,9 @@ from typing import Dict, Mapping
 import torch
 from torch import nn
 
+from .errors import CheckpointMismatchError
+
 WRAPPER_KEYS = ('state_dict', 'model', 'module')
-
-
-class CheckpointMismatchError(ValueError):
-    """Weights that do not fit a model; the message names every offending key."""
 
 
 def unwrap_state_dict(checkpoint: Mapping) -> Dict[str, torch.Tensor]:

@@ -19,12 +19,10 @@ from typing import Dict, List, Optional, Sequence, Union
 import torch
 from torch import nn
 
+from ..errors import VideoReadError
+
 PACKAGE_ROOT = Path(__file__).resolve().parents[1]  # .../video_swin_plugin
 ConfigLike = Union[str, os.PathLike, 'mmengine.Config']  # noqa: F821
-
-
-class VideoError(ValueError):
-    """A video that is missing, empty or unreadable; the message names the file."""
 
 
 def resolve_label_map(path: Union[str, os.PathLike]) -> Path:
@@ -93,9 +91,9 @@ def init_recognizer(config: ConfigLike, checkpoint: Optional[str] = None, device
 def _check_video(video: Union[str, os.PathLike]) -> str:
     video = str(video)
     if not osp.isfile(video):
-        raise VideoError(f'video not found: {video}')
+        raise VideoReadError(f'video not found: {video}')
     if osp.getsize(video) == 0:
-        raise VideoError(f'video is empty (0 bytes): {video}')
+        raise VideoReadError(f'video is empty (0 bytes): {video}')
     return video
 
 
@@ -112,7 +110,7 @@ def video_scores(model: nn.Module, video: Union[str, os.PathLike],
     try:
         data = transform(dict(filename=video, label=-1, start_index=0, modality='RGB'))
     except Exception as e:  # decord's errors do not name the file
-        raise VideoError(f'cannot read video {video}: {type(e).__name__}: {e}') from e
+        raise VideoReadError(f'cannot read video {video}: {type(e).__name__}: {e}') from e
     with torch.no_grad():
         result = model.test_step(pseudo_collate([data]))[0]
     scores = result.pred_score if 'pred_score' in result else result.pred_scores.item

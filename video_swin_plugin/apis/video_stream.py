@@ -16,9 +16,7 @@ from typing import Callable, Dict, Iterable, Iterator, List, Optional, Tuple
 import av
 import numpy as np
 
-
-class VideoReadError(RuntimeError):
-    """A video that cannot be opened or read at all; the message names the file."""
+from ..errors import VideoReadError
 
 
 @dataclass(frozen=True)

@@ -14,15 +14,8 @@ from typing import List
 
 from mmaction.datasets import VideoDataset
 
+from ..errors import AnnotationError, VideoReadError
 from ..registry import DATASETS
-
-
-class AnnotationError(ValueError):
-    """A malformed annotation line; the message names the file and line."""
-
-
-class VideoReadError(ValueError):
-    """A video that cannot be read; the message names the file."""
 
 
 @DATASETS.register_module()

@@ -30,13 +30,10 @@ from mmaction.datasets import BaseActionDataset
 from mmcv.transforms import BaseTransform
 from mmengine.logging import print_log
 
+from ..errors import AnnotationError
 from ..registry import DATA_SAMPLERS, DATASETS, TRANSFORMS
 
 REQUIRED_COLUMNS = ('video', 'start', 'end', 'label')
-
-
-class AnnotationError(ValueError):
-    """A bad row or file in a long-recording annotation; the message names file and line."""
 
 
 def read_intervals(ann_file: str, classes: Sequence[str]) -> 'OrderedDict[str, list]':

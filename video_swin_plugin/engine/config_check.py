@@ -15,16 +15,11 @@ from typing import Any, Mapping, Optional
 
 from mmengine.runner import Runner
 
+from ..errors import UnknownConfigKeyError
+
 RUNNER_KEYS = set(inspect.signature(Runner.__init__).parameters) - {'self'}
 # top-level keys the plugin's tools read besides Runner's
 EXTRA_TOP_LEVEL_KEYS = {'label_map', 'launcher', 'resume', 'load_from', 'work_dir', 'max_epochs'}
-
-
-class UnknownConfigKeyError(KeyError):
-    """A ``--cfg-options`` key path the config has no place for."""
-
-    def __str__(self) -> str:  # KeyError would quote the whole message
-        return str(self.args[0])
 
 
 def _registries() -> list:
