@@ -22,9 +22,9 @@ model = dict(
                            std=[58.395, 57.12, 57.375], format_shape='NCTHW'))
 # clips: 8 frames, 1 apart, one clip a second (8 fps video: a clip covers the whole second);
 # the same schedule for training, testing and streaming
-schedule = dict(clip_len=8, frame_interval=1, clip_stride_sec=1.0)
-train_dataloader = dict(dataset=schedule)
-val_dataloader = dict(dataset=schedule)
-test_dataloader = dict(dataset=schedule)
+clip_grid = dict(clip_len=8, frame_interval=1, clip_stride_sec=1.0)
+train_dataloader = dict(dataset=clip_grid)
+val_dataloader = dict(dataset=clip_grid)
+test_dataloader = dict(dataset=clip_grid)
 # 3e-3 with state passing diverged (the model collapsed to one stage); 1e-3 trains cleanly
 optim_wrapper = dict(optimizer=dict(lr=1e-3))

@@ -22,19 +22,19 @@ TINY_STREAM_CFG = dict(
         cls_head=dict(type='I3DHead', num_classes=3, in_channels=32),
         data_preprocessor=dict(type='ActionDataPreprocessor', mean=[123.675, 116.28, 103.53],
                                std=[58.395, 57.12, 57.375], format_shape='NCTHW')),
-    stream_cfg=dict(clip_len=4, frame_interval=2, stride_sec=1.0),
+    clip_grid=dict(clip_len=4, frame_interval=2, clip_stride_sec=1.0),
     test_pipeline=[dict(type='Resize', scale=(-1, 32)), dict(type='CenterCrop', crop_size=32)])
 
 
-def tiny_config(**stream_cfg):
+def tiny_config(**clip_grid):
     from mmengine.config import Config
     cfg = Config(TINY_STREAM_CFG)
-    cfg.stream_cfg.update(stream_cfg)
+    cfg.clip_grid.update(clip_grid)
     return cfg
 
 
-def write_config(path: Path, **stream_cfg) -> Path:
-    tiny_config(**stream_cfg).dump(str(path))
+def write_config(path: Path, **clip_grid) -> Path:
+    tiny_config(**clip_grid).dump(str(path))
     return path
 
 

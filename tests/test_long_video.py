@@ -5,8 +5,9 @@ from pathlib import Path
 import pytest
 from mmengine.registry import init_default_scope
 
-from video_swin_plugin.datasets.long_video import AnnotationError, LongVideoDataset, \
-    label_clips, read_intervals, split_by_recording, window_starts
+from video_swin_plugin.datasets.long_video import (LongVideoDataset, read_intervals,
+                                                   split_by_recording, window_starts)
+from video_swin_plugin.errors import AnnotationError
 from video_swin_plugin.datasets.synthetic import write_recordings
 
 CLASSES = ('awake', 'nrem', 'rem')
@@ -53,20 +54,6 @@ def test_missing_video_names_file_and_line(tmp_path, recordings):
     with pytest.raises(AnnotationError, match=r'ann.csv, line 3: video file not found: .*nope'):
         LongVideoDataset(str(ann), PIPELINE, CLASSES, clip_len=8, frame_interval=1,
                          clip_stride_sec=1.0, num_clips=2, data_prefix=dict(video=str(recordings)))
-
-
-def test_clips_take_the_label_of_their_centre_and_skip_gaps():
-    # 8 fps, 100 frames; clips of 8 frames (1 s) every 1 s; the gap [4, 6) is unscored
-    intervals = [(0.0, 2.5, 0, 2), (2.5, 4.0, 1, 3), (6.0, 12.0, 2, 4)]
-    clips = label_clips(intervals, fps=8.0, num_frames=100, clip_len=8, frame_interval=1,
-                        clip_stride_sec=1.0)
-    starts = [c[1] for c in clips]
-    labels = [c[2] for c in clips]
-    # clip at 2 s has its centre at 2.4375 s -> interval 0; clips at 4 and 5 s fall in the gap;
-    # the last clip must end inside the video (frame 96 + 8 > 100 stops at 11 s)
-    assert starts == [0, 1, 2, 3, 6, 7, 8, 9, 10, 11]
-    assert labels == [0, 0, 0, 1, 2, 2, 2, 2, 2, 2]
-    assert [c[0] for c in clips][:2] == [0, 8]
 
 
 def test_windows_and_tail():

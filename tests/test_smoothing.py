@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from video_swin_plugin.apis.smoothing import (bouts, median_smooth_probs, min_bout_filter,
+from video_swin_plugin.staging.smoothing import (bouts, median_smooth_probs, min_bout_filter,
                                               one_hot, smooth_labels, transitions)
 
 

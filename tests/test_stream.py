@@ -7,9 +7,12 @@ import numpy as np
 import pytest
 import torch
 
-from video_swin_plugin.apis.streaming import (Smoothing, StreamingClassifier, group_sessions,
-                                              stream_videos)
-from video_swin_plugin.apis.video_stream import ClipReader, ClipSchedule, VideoReadError
+from video_swin_plugin.apis.streaming import StreamingClassifier
+from video_swin_plugin.clip_grid import ClipSchedule
+from video_swin_plugin.errors import VideoReadError
+from video_swin_plugin.staging import Smoothing, stream_videos
+from video_swin_plugin.staging.inputs import group_sessions
+from video_swin_plugin.video_reader import ClipReader
 
 from .stream_fixtures import (CLASSES, corrupt_middle, read_outputs, tiny_config, truncate,
                               write_stage_video)
@@ -58,18 +61,6 @@ class Counting:
 
 def _with_model(clf, model):
     return StreamingClassifier.from_model(model, clf.classes, clf.schedule, clf.transform)
-
-
-def test_clip_schedule():
-    s = ClipSchedule(clip_len=4, frame_interval=2, stride_sec=1.0)
-    assert s.span == 7
-    assert s.frame_indices(3, fps=8) == [24, 26, 28, 30]
-    assert s.clip_times(3, fps=8) == (3.0, 3.875)
-    for n in range(0, 100):  # the count is exactly the clips that fit
-        k = s.num_clips(n, fps=8)
-        assert k == sum(s.frame_indices(j, 8)[-1] < n for j in range(100))
-    with pytest.raises(ValueError, match='stride_sec'):
-        ClipSchedule(4, 2, 0.0)
 
 
 def test_reader_seeking_to_a_clip_gives_the_frames_of_a_front_to_back_pass(videos):

@@ -9,7 +9,8 @@ import time
 
 import torch
 
-from video_swin_plugin.apis.streaming import Smoothing, StreamingClassifier, stream_videos
+from video_swin_plugin.apis.streaming import StreamingClassifier
+from video_swin_plugin.staging import Smoothing, stream_videos
 
 from .conftest import REPO
 from .stream_fixtures import read_outputs, tiny_config, write_config, write_stage_video

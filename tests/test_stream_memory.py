@@ -15,7 +15,8 @@ CHILD = textwrap.dedent('''
     import torch
     torch.set_num_threads(1)
     from tests.stream_fixtures import tiny_config
-    from video_swin_plugin.apis.streaming import StreamingClassifier, stream_videos
+    from video_swin_plugin.apis.streaming import StreamingClassifier
+    from video_swin_plugin.staging import stream_videos
     clf = StreamingClassifier(tiny_config())
     report = stream_videos(clf, [sys.argv[1]], sys.argv[2], progress=False)
     peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

@@ -90,7 +90,8 @@ def _row(name, a):
 def main(argv=None) -> int:
     args = parse_args(argv)
     torch.set_num_threads(args.threads)
-    from video_swin_plugin.apis.streaming import Smoothing, StreamingClassifier, stream_videos
+    from video_swin_plugin.apis.streaming import StreamingClassifier
+    from video_swin_plugin.staging import Smoothing, stream_videos
 
     started = time.time()
     data = osp.join(args.out_dir, 'data')

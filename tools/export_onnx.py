@@ -122,7 +122,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 def _default_shape(cfg):
-    from video_swin_plugin.apis.features import pipeline_from_config
+    from video_swin_plugin.apis.frames import pipeline_from_config
     clip_len = 32
     try:
         for step in pipeline_from_config(cfg):

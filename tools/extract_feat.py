@@ -26,8 +26,10 @@ from mmengine.config import DictAction
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))  # a checkout without install
 import video_swin_plugin.registry  # noqa: E402,F401  (registers the plugin scope; compat fixes)
-from video_swin_plugin.apis.features import (POOLINGS, VideoEmbedder, embed_videos,  # noqa: E402
-                                             frame_steps_from_pipeline, pipeline_from_config)
+from video_swin_plugin.apis.features import POOLINGS, VideoEmbedder, embed_videos  # noqa: E402
+from video_swin_plugin.apis.frames import (frame_steps_from_pipeline,  # noqa: E402
+                                           pipeline_from_config)
+from video_swin_plugin.clip_grid import ClipSchedule  # noqa: E402
 from video_swin_plugin.apis.inference import init_recognizer  # noqa: E402
 
 VIDEO_EXTENSIONS = ('.mp4', '.avi', '.mkv', '.mov', '.webm', '.m4v', '.mpg', '.mpeg')
@@ -117,9 +119,10 @@ def main(argv=None) -> int:
         for path in videos:
             try:
                 stride = args.stride_sec or _span_sec(path, clip_len, interval)
+                grid = ClipSchedule(clip_len, interval, stride)
                 # collected per video, so a video failing half way leaves no rows behind
                 done = [(clip, vec.float().cpu().numpy())
-                        for clip, vec in embedder.clips(path, clip_len, interval, stride, steps)]
+                        for clip, vec in embedder.clips(path, grid, steps)]
             except (OSError, RuntimeError, ValueError) as e:
                 report(path, e)
                 continue
@@ -144,7 +147,7 @@ def main(argv=None) -> int:
 
 def _span_sec(path: str, clip_len: int, interval: int) -> float:
     """Default stride: back-to-back clips, each covering its own frames."""
-    from video_swin_plugin.apis.video_stream import probe_video
+    from video_swin_plugin.video_reader import probe_video
     fps = probe_video(path).fps or 30.0
     return clip_len * interval / fps
 

@@ -12,9 +12,10 @@ import sys
 
 import torch
 
-from video_swin_plugin.apis.streaming import Smoothing, StreamingClassifier, stream_videos
-from video_swin_plugin.apis.smoothing import SMOOTH_MODES
-from video_swin_plugin.apis.video_stream import ClipSchedule
+from video_swin_plugin.apis.streaming import StreamingClassifier
+from video_swin_plugin.clip_grid import ClipSchedule
+from video_swin_plugin.staging import Smoothing, stream_videos
+from video_swin_plugin.staging.smoothing import SMOOTH_MODES
 
 
 def parse_args(argv=None):
@@ -64,7 +65,7 @@ def main(argv=None) -> int:
         s = clf.schedule
         clf.schedule = ClipSchedule(args.clip_len or s.clip_len,
                                     args.frame_interval or s.frame_interval,
-                                    args.stride or s.stride_sec)
+                                    args.stride or s.clip_stride_sec)
     report = stream_videos(clf, args.inputs, args.out_dir,
                            Smoothing(args.smooth, args.smooth_mode, args.min_bout),
                            labels=args.labels, session=args.session,

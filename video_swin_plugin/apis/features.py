@@ -22,6 +22,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..clip_grid import ClipSchedule
+
 POOLINGS = ('avg', 'max', 'avgmax')
 Stage = Union[str, int]
 
@@ -109,17 +111,6 @@ def view_embeddings(model: nn.Module, inputs: torch.Tensor, stage: Stage = 'back
     return torch.cat(pooled).view(N, V, -1)
 
 
-def pipeline_from_config(cfg) -> List[dict]:
-    """The config's test pipeline (``test_pipeline``, else the test dataloader's)."""
-    pipeline = cfg.get('test_pipeline', None)
-    if pipeline is None:
-        loader = cfg.get('test_dataloader', None) or cfg.get('val_dataloader', None)
-        pipeline = loader['dataset'].get('pipeline') if loader else None
-    if not pipeline:
-        raise KeyError('the config has no test_pipeline nor test_dataloader.dataset.pipeline')
-    return [dict(step) for step in pipeline]
-
-
 class VideoEmbedder:
     """One embedding per video with a recognizer and its test pipeline.
 
@@ -158,18 +149,18 @@ class VideoEmbedder:
         """``Tensor[C']``: the video's embedding, its views averaged."""
         return self.views(path).mean(dim=0)
 
-    def clips(self, path: str, clip_len: int, frame_interval: int, stride_sec: float,
+    def clips(self, path: str, schedule: ClipSchedule,
               frame_steps: Sequence[dict] = ()) -> Iterable[Tuple[object, torch.Tensor]]:
         """Per-clip embeddings of a long video through the streaming reader, constant memory.
 
-        Yields ``(clip, Tensor[C'])`` in order, ``clip`` being the reader's ``DecodedClip``
-        (``index``, ``start``, ``end`` in seconds); clips the reader could not decode come
-        with ``frames=None`` and are skipped. ``frame_steps`` are the per-frame transforms
-        (Resize, CenterCrop configs) applied before the model's data preprocessor.
+        Yields ``(clip, Tensor[C'])`` in order for the clips of ``schedule`` (the clip grid),
+        ``clip`` being the reader's ``DecodedClip`` (``index``, ``start``, ``end`` in seconds);
+        clips the reader could not decode come with ``frames=None`` and are skipped.
+        ``frame_steps`` are the per-frame transforms (see :mod:`.frames`) applied before the
+        model's data preprocessor.
         """
-        from .streaming import FrameTransform
-        from .video_stream import ClipReader, ClipSchedule
-        schedule = ClipSchedule(clip_len, frame_interval, stride_sec)
+        from ..video_reader import ClipReader
+        from .frames import FrameTransform
         reader = ClipReader(str(path), schedule, transform=FrameTransform(frame_steps))
         for clip in reader:
             if clip.frames is None:
@@ -178,20 +169,6 @@ class VideoEmbedder:
                 dict(inputs=[clip.frames.unsqueeze(0)], data_samples=None), False)
             yield clip, view_embeddings(self.model, data['inputs'], self.stage,
                                         self.pooling)[0, 0]
-
-
-def frame_steps_from_pipeline(pipeline: Sequence[dict]) -> List[dict]:
-    """The per-frame spatial transforms of a test pipeline, for per-clip reading: Resize and
-    CenterCrop as they are; ThreeCrop/TenCrop become one CenterCrop of the same size (a
-    stream has one view per clip)."""
-    steps = []
-    for step in pipeline:
-        kind = step['type'].split('.')[-1]
-        if kind in ('Resize', 'CenterCrop'):
-            steps.append(dict(step))
-        elif kind in ('ThreeCrop', 'TenCrop'):
-            steps.append(dict(type='CenterCrop', crop_size=step['crop_size']))
-    return steps
 
 
 def embed_videos(embedder: VideoEmbedder, videos: Sequence[str],

@@ -5,9 +5,10 @@ name from ``classes``), one row per scored interval, many rows per video; ``vide
 relative to ``data_prefix['video']``. Videos are ordinary files, opened by path with decord
 (:class:`DecordFileInit`), which seeks to the frames asked for instead of loading the file.
 
-Clips lie on a grid: clip k starts at ``k * clip_stride_sec`` and spans ``clip_len`` frames
-``frame_interval`` apart. A clip takes the label of the interval its centre falls in; clips
-whose centre falls in an unlabelled gap are skipped, so a window's clips are consecutive
+Clips lie on the clip grid of :mod:`video_swin_plugin.clip_grid` (the one staging uses): clip
+k starts at ``k * clip_stride_sec`` and spans ``clip_len`` frames ``frame_interval`` apart. A
+clip takes the label of the interval its centre falls in; clips whose centre falls in an
+unlabelled gap are skipped, so a window's clips are consecutive
 *labelled* clips of one video. A sample is ``num_clips`` (K) such clips; training windows start
 every ``window_stride`` labelled clips (default K: no overlap). In ``test_mode`` a last window
 ending at the video's last labelled clip covers the tail, and ``new_clips`` marks the clips no
@@ -20,9 +21,8 @@ one night are nearly identical, and a clip-level split leaks them across the spl
 import csv
 import os
 import os.path as osp
-from bisect import bisect_right
 from collections import OrderedDict
-from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import Callable, Dict, Iterator, List, Optional, Sequence, Union
 
 import numpy as np
 from torch.utils.data import Sampler
@@ -30,7 +30,9 @@ from mmaction.datasets import BaseActionDataset
 from mmcv.transforms import BaseTransform
 from mmengine.logging import print_log
 
-from ..errors import AnnotationError
+from ..clip_grid import UNSCORED, ClipSchedule
+from ..errors import AnnotationError, ConfigError
+from ..video_reader import probe_video
 from ..registry import DATA_SAMPLERS, DATASETS, TRANSFORMS
 
 REQUIRED_COLUMNS = ('video', 'start', 'end', 'label')
@@ -88,36 +90,6 @@ def read_intervals(ann_file: str, classes: Sequence[str]) -> 'OrderedDict[str, l
     return videos
 
 
-def probe_video(path: str) -> Tuple[float, int]:
-    """(fps, frame count) of a video file, read by decord without decoding frames."""
-    import decord
-    reader = decord.VideoReader(path, num_threads=1)
-    return float(reader.get_avg_fps()), len(reader)
-
-
-def label_clips(intervals: list, fps: float, num_frames: int, clip_len: int,
-                frame_interval: int, clip_stride_sec: float) -> List[Tuple[int, float, int]]:
-    """Labelled clips of one video: ``[(first_frame, start_sec, label), ...]`` in time order.
-
-    Clip k starts at ``k * clip_stride_sec``; it is kept if all its frames exist and its centre
-    falls inside an annotated interval (clips in unlabelled gaps are skipped)."""
-    span = (clip_len - 1) * frame_interval + 1  # frames covered by one clip
-    starts = [iv[0] for iv in intervals]
-    clips = []
-    k = 0
-    while True:
-        t = k * clip_stride_sec
-        first = int(round(t * fps))
-        if first + span > num_frames:
-            break
-        centre = (first + (span - 1) / 2) / fps
-        i = bisect_right(starts, centre) - 1
-        if i >= 0 and intervals[i][0] <= centre < intervals[i][1]:
-            clips.append((first, t, intervals[i][2]))
-        k += 1
-    return clips
-
-
 def window_starts(num: int, num_clips: int, window_stride: int, cover_tail: bool) -> List[int]:
     """First clip of each window of ``num_clips`` among ``num`` clips."""
     if num < num_clips:
@@ -161,10 +133,10 @@ class LongVideoDataset(BaseActionDataset):
                  test_mode: bool = False, **kwargs) -> None:
         if not classes:
             raise ValueError('LongVideoDataset needs the class names (classes=...)')
-        if min(clip_len, frame_interval, num_clips) < 1 or clip_stride_sec <= 0:
-            raise ValueError('clip_len, frame_interval, num_clips must be >= 1 and '
-                             'clip_stride_sec > 0')
+        if num_clips < 1:
+            raise ConfigError(f'num_clips must be >= 1, got {num_clips}')
         self.classes = tuple(classes)
+        self.schedule = ClipSchedule(clip_len, frame_interval, float(clip_stride_sec))
         self.clip_len = clip_len
         self.frame_interval = frame_interval
         self.clip_stride_sec = float(clip_stride_sec)
@@ -182,26 +154,28 @@ class LongVideoDataset(BaseActionDataset):
             if not osp.isfile(path):
                 raise AnnotationError(f'{self.ann_file}, line {intervals[0][3]}: video file '
                                       f'not found: {path}')
-            fps, num_frames = probe_video(path)
-            clips = label_clips(intervals, fps, num_frames, self.clip_len, self.frame_interval,
-                                self.clip_stride_sec)
+            info = probe_video(path)
+            fps = info.fps
+            labels = self.schedule.clip_labels(intervals, fps,
+                                               self.schedule.num_clips(info.num_frames, fps))
+            clips = np.flatnonzero(labels != UNSCORED)  # grid indices of the labelled clips
             starts = window_starts(len(clips), self.num_clips, self.window_stride,
                                    self.test_mode)
             if not starts:
                 print_log(f'{path}: {len(clips)} labelled clips, fewer than num_clips='
                           f'{self.num_clips}; skipped', logger='current', level=30)
             covered = 0
-            offsets = np.arange(self.clip_len) * self.frame_interval
             for s in starts:
                 window = clips[s:s + self.num_clips]
                 index = np.arange(s, s + self.num_clips)
                 data_list.append(dict(
                     filename=path, video=video,
-                    frame_inds=np.concatenate([c[0] + offsets for c in window]).astype(np.int64),
+                    frame_inds=np.array([self.schedule.frame_indices(k, fps) for k in window],
+                                        dtype=np.int64).reshape(-1),
                     clip_len=self.clip_len, frame_interval=self.frame_interval,
-                    num_clips=self.num_clips,
-                    label=np.array([c[2] for c in window], dtype=np.int64),
-                    clip_index=index, clip_start=np.array([c[1] for c in window]),
+                    num_clips=self.num_clips, label=labels[window],
+                    clip_index=index,
+                    clip_start=np.array([self.schedule.clip_times(k, fps)[0] for k in window]),
                     new_clips=index >= covered))
                 covered = s + self.num_clips
         return data_list

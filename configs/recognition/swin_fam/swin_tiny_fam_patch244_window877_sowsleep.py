@@ -4,9 +4,12 @@
 default_scope = 'video_swin_plugin'
 classes = ('awake', 'nrem', 'rem')
 num_clips = 8            # K: consecutive clips per training sample (memory is carried through them)
-clip_len = 32            # frames per clip
-frame_interval = 2       # step between a clip's frames
-clip_stride_sec = 10.0   # seconds between consecutive clip starts (3 clips per 30-s epoch)
+# The clip grid (video_swin_plugin.clip_grid): training, testing and staging all cut recordings
+# into these clips, and tools refuse a config whose datasets disagree with it.
+clip_grid = dict(
+    clip_len=32,             # frames per clip
+    frame_interval=2,        # step between a clip's frames
+    clip_stride_sec=10.0)    # seconds between consecutive clip starts (3 clips per 30-s epoch)
 
 model = dict(
     type='SequenceRecognizer3D',
@@ -76,9 +79,8 @@ test_pipeline = [
     dict(type='FormatShape', input_format='NCTHW'),
     dict(type='PackActionInputs', meta_keys=meta_keys)
 ]
-dataset_args = dict(type=dataset_type, classes=classes, clip_len=clip_len,
-                    frame_interval=frame_interval, clip_stride_sec=clip_stride_sec,
-                    num_clips=num_clips, data_prefix=dict(video=data_root))
+dataset_args = dict(type=dataset_type, classes=classes, num_clips=num_clips,
+                    data_prefix=dict(video=data_root), **clip_grid)
 train_dataloader = dict(
     batch_size=2, num_workers=4, persistent_workers=True,
     # each batch slot walks its recordings in order; batch_size must equal the dataloader's

@@ -6,9 +6,7 @@
 # then split annotations.csv with split_by_recording, or point all three splits at it.
 _base_ = ['./swin_tiny_fam_patch244_window877_sowsleep.py']
 num_clips = 4
-clip_len = 8
-frame_interval = 1
-clip_stride_sec = 1.0
+clip_grid = dict(clip_len=8, frame_interval=1, clip_stride_sec=1.0)
 classes = ('awake', 'nrem', 'rem')
 model = dict(
     backbone=dict(embed_dim=16, depths=(2, 2, 2, 2), num_heads=(1, 2, 2, 4),
@@ -33,9 +31,8 @@ test_pipeline = [
     dict(type='FormatShape', input_format='NCTHW'),
     dict(type='PackActionInputs', meta_keys=meta_keys)
 ]
-dataset_args = dict(type='LongVideoDataset', classes=classes, clip_len=clip_len,
-                    frame_interval=frame_interval, clip_stride_sec=clip_stride_sec,
-                    num_clips=num_clips, data_prefix=dict(video=data_root))
+dataset_args = dict(type='LongVideoDataset', classes=classes, num_clips=num_clips,
+                    data_prefix=dict(video=data_root), **clip_grid)
 train_dataloader = dict(
     batch_size=4, num_workers=0, persistent_workers=False,
     sampler=dict(type='RecordingStreamSampler', batch_size=4, shuffle=True),

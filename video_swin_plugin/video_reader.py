@@ -7,7 +7,6 @@ placed by their timestamps, so a packet that fails to decode leaves a hole that 
 (file and time) instead of shifting every later frame. ``prefetch`` runs any iterator in a
 background thread behind a bounded queue, so decoding overlaps with the model.
 """
-import math
 import queue
 import threading
 from dataclasses import dataclass
@@ -16,49 +15,8 @@ from typing import Callable, Dict, Iterable, Iterator, List, Optional, Tuple
 import av
 import numpy as np
 
-from ..errors import VideoReadError
-
-
-@dataclass(frozen=True)
-class ClipSchedule:
-    """Which frames make clip ``k``: ``clip_len`` frames, ``frame_interval`` apart, the first at
-    ``k * stride_sec`` seconds. One clip accounts for ``stride_sec`` of the timeline."""
-    clip_len: int
-    frame_interval: int
-    stride_sec: float
-
-    def __post_init__(self):
-        if self.clip_len < 1 or self.frame_interval < 1:
-            raise ValueError(f'clip_len and frame_interval must be >= 1, got {self.clip_len}, '
-                             f'{self.frame_interval}')
-        if not self.stride_sec > 0:
-            raise ValueError(f'stride_sec must be > 0, got {self.stride_sec}')
-
-    @property
-    def span(self) -> int:
-        """Frames from a clip's first to its last sampled frame, inclusive."""
-        return (self.clip_len - 1) * self.frame_interval + 1
-
-    def first_frame(self, k: int, fps: float) -> int:
-        return int(round(k * self.stride_sec * fps))
-
-    def frame_indices(self, k: int, fps: float) -> List[int]:
-        first = self.first_frame(k, fps)
-        return [first + i * self.frame_interval for i in range(self.clip_len)]
-
-    def clip_times(self, k: int, fps: float) -> Tuple[float, float]:
-        """Start and end (s) of clip ``k``: its first frame to the end of its last frame."""
-        first = self.first_frame(k, fps)
-        return first / fps, (first + self.span) / fps
-
-    def num_clips(self, num_frames: int, fps: float) -> int:
-        """Clips whose frames all lie in ``[0, num_frames)``."""
-        if num_frames < self.span:
-            return 0
-        k = int(math.floor((num_frames - self.span) / (self.stride_sec * fps))) + 2
-        while k > 0 and self.first_frame(k - 1, fps) + self.span > num_frames:
-            k -= 1
-        return k
+from .clip_grid import ClipSchedule
+from .errors import VideoReadError
 
 
 @dataclass

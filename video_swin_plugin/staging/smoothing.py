@@ -9,15 +9,18 @@ smoothed stage is the class with the largest median, ties broken by the window's
 probability. For hard labels this is the majority stage of the window, which is what a median
 means for unordered categories (a median of the indices awake=0, nrem=1, rem=2 would turn a
 window of awake and REM into NREM). Causal uses clips t-N+1..t (it delays a transition by about
-N/2 clips, as SLEEP.md notes), centred uses t-N//2..t+(N-1)//2 (needs look-ahead).
+N/2 clips), centred uses t-N//2..t+(N-1)//2 (needs look-ahead).
 """
+from dataclasses import dataclass
 from typing import List, Optional, Tuple
 
 import numpy as np
 from scipy import ndimage
 
+from ..clip_grid import UNSCORED
+from ..errors import UsageError
+
 SMOOTH_MODES = ('causal', 'centred')
-UNSCORED = -1
 
 
 def one_hot(labels: np.ndarray, num_classes: int) -> np.ndarray:
@@ -74,7 +77,7 @@ def contiguous_runs(valid: np.ndarray) -> List[Tuple[int, int]]:
 
 def min_bout_filter(labels: np.ndarray, min_len: int) -> np.ndarray:
     """Relabel every bout shorter than ``min_len`` clips that lies between two bouts of one
-    same stage as that stage (SLEEP.md's rule), shortest bouts first, until none is left.
+    same stage as that stage (the usual scoring rule), shortest bouts first, until none is left.
 
     A short bout between two different stages, or at either end, is kept: there is no single
     stage it would plausibly belong to. ``-1`` (unscored) is never relabelled and never
@@ -140,3 +143,20 @@ def transitions(labels: np.ndarray) -> List[Tuple[int, int, int]]:
     idx = np.flatnonzero((labels[1:] != labels[:-1]) & (labels[1:] != UNSCORED)
                          & (labels[:-1] != UNSCORED)) + 1
     return [(int(i), int(labels[i - 1]), int(labels[i])) for i in idx]
+
+
+@dataclass
+class Smoothing:
+    """A staging run's smoothing: median window (clips), its mode, and the minimum bout
+    length (seconds, 0 = off)."""
+    size: int = 9
+    mode: str = 'centred'
+    min_bout_sec: float = 0.0
+
+    def __post_init__(self):
+        if self.mode not in SMOOTH_MODES:
+            raise UsageError(f'smooth mode must be one of {SMOOTH_MODES}, got {self.mode!r}')
+        if self.size < 1:
+            raise UsageError(f'smoothing window must be >= 1 clip, got {self.size}')
+        if self.min_bout_sec < 0:
+            raise UsageError(f'minimum bout must be >= 0 s, got {self.min_bout_sec}')
