@@ -19,7 +19,7 @@ from typing import Dict, List, Optional, Sequence, Union
 import torch
 from torch import nn
 
-from ..errors import VideoReadError
+from ..errors import ConfigError, VideoReadError
 
 PACKAGE_ROOT = Path(__file__).resolve().parents[1]  # .../video_swin_plugin
 ConfigLike = Union[str, os.PathLike, 'mmengine.Config']  # noqa: F821
@@ -120,25 +120,32 @@ def video_scores(model: nn.Module, video: Union[str, os.PathLike],
     return scores
 
 
+def class_names(cfg, num_classes: int,
+                label_map: Union[None, str, os.PathLike, Sequence[str]] = None) -> List[str]:
+    """The names of a model's classes: ``label_map`` (a file of names, one a line, or a list),
+    else the config's ``label_map`` file, else its ``classes`` (top level or the test
+    dataset's), else ``class0``, ``class1``, ... A list of another length is an error."""
+    if label_map is None:
+        label_map = cfg.get('label_map', None)
+    if label_map is None:
+        test_set = (cfg.get('test_dataloader', None) or {}).get('dataset', None) or {}
+        label_map = cfg.get('classes', None) or test_set.get('classes', None)
+    if label_map is None:
+        return [f'class{i}' for i in range(num_classes)]
+    if isinstance(label_map, (str, os.PathLike)):
+        return load_label_map(label_map, num_classes)
+    names = list(label_map)
+    if len(names) != num_classes:
+        raise ConfigError(f'{len(names)} class names for {num_classes} classes: {names}')
+    return names
+
+
 def classify_video(model: nn.Module, video: Union[str, os.PathLike], top_k: int = 5,
                    label_map: Union[None, str, os.PathLike, Sequence[str]] = None
                    ) -> 'OrderedDict[str, float]':
-    """The ``top_k`` classes of ``video``, best first: ``{class_name: probability}``.
-
-    ``label_map``: a file of class names, a list of names, or None for the config's
-    ``label_map`` (if any; else names are ``'class <index>'``).
-    """
+    """The ``top_k`` classes of ``video``, best first: ``{class_name: probability}``;
+    names from :func:`class_names`."""
     scores = video_scores(model, video)
-    num_classes = scores.numel()
-    if label_map is None:
-        label_map = model.cfg.get('label_map')
-    if label_map is None:
-        names = [f'class {i}' for i in range(num_classes)]
-    elif isinstance(label_map, (str, os.PathLike)):
-        names = load_label_map(label_map, num_classes)
-    else:
-        names = list(label_map)
-        if len(names) != num_classes:
-            raise ValueError(f'{len(names)} class names for {num_classes} classes')
-    probs, indices = scores.topk(min(top_k, num_classes))
+    names = class_names(model.cfg, scores.numel(), label_map)
+    probs, indices = scores.topk(min(top_k, scores.numel()))
     return OrderedDict((names[i], float(p)) for p, i in zip(probs.tolist(), indices.tolist()))

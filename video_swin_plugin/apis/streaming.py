@@ -12,7 +12,7 @@ The resumable job that stages whole folders of recordings into files is
 import hashlib
 import json
 from dataclasses import dataclass
-from typing import Dict, Iterator, List, Optional, Sequence
+from typing import Dict, Iterator, Optional, Sequence
 
 import numpy as np
 import torch
@@ -22,27 +22,18 @@ from ..errors import ConfigError
 from ..models.necks.recurrent import FAMMemory, StreamingRecognizer
 from ..video_reader import ClipReader, prefetch
 from .frames import FrameTransform
+from .inference import class_names, init_recognizer
 
 
 def build_model(config, checkpoint: Optional[str] = None, device: str = 'cpu',
                 cfg_options: Optional[Dict] = None):
     """The project's ``init_recognizer`` (strict load, mismatched keys named), in eval mode;
     the recognizer must be able to stream (``init_memory``/``predict_clip``)."""
-    from .inference import init_recognizer
     model = init_recognizer(config, checkpoint, device, cfg_options)
     if not isinstance(model, StreamingRecognizer):
         raise ConfigError(f'{type(model).__name__} has no init_memory/predict_clip; streaming '
                           'needs a recognizer like SequenceRecognizer3D')
     return model
-
-
-def classes_from_config(cfg, num_classes: int) -> List[str]:
-    """The config's ``classes`` (top level, else the test dataset's); ``class<i>`` without."""
-    for source in (cfg, cfg.get('test_dataloader', {}).get('dataset', {}) or {}):
-        names = source.get('classes', None)
-        if names:
-            return list(names)
-    return [f'class{i}' for i in range(num_classes)]
 
 
 @dataclass
@@ -84,7 +75,7 @@ class StreamingClassifier:
                  cfg_options: Optional[Dict] = None) -> None:
         model = build_model(config, checkpoint, device, cfg_options)
         cfg = model.cfg
-        self._setup(model, classes_from_config(cfg, model.cls_head.num_classes),
+        self._setup(model, class_names(cfg, model.cls_head.num_classes),
                     schedule or schedule_from_config(cfg), FrameTransform.from_config(cfg),
                     device, queue_size)
 
