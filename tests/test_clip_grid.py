@@ -92,13 +92,17 @@ def test_training_windows_and_streaming_clips_are_the_same_clips(recording):
     assert len(training) > 10 and (labels == UNSCORED).any()  # the gaps are real
     assert training == streaming
 
-    # the same frames, decoded: decord at the dataset's indices, PyAV through the stream
+    # the same pixels: the dataset's pipeline (what the model trains on), decord at the
+    # dataset's indices, and the stream (what staging feeds the model)
     decoded = decord.VideoReader(str(video), num_threads=1)
-    for clip in reader:
-        first = grid.first_frame(clip.index, fps)
-        if first in training:
-            expected = decoded.get_batch(training[first][0]).asnumpy()
-            assert np.array_equal(np.stack(clip.frames), expected), clip.index
+    stream = {grid.first_frame(c.index, fps): np.stack(c.frames) for c in reader}
+    for first, (frames, _) in training.items():
+        np.testing.assert_array_equal(decoded.get_batch(frames).asnumpy(), stream[first])
+    middle = dataset.get_data_info(len(dataset) // 2)
+    window = dataset.prepare_data(len(dataset) // 2)['inputs']  # K, 3, T, H, W
+    firsts = [int(f) for f in middle['frame_inds'][::middle['clip_len']]]
+    for clip, first in zip(window, firsts):
+        np.testing.assert_array_equal(clip.permute(1, 2, 3, 0).numpy(), stream[first])
 
 
 def test_a_config_whose_grids_disagree_is_refused():

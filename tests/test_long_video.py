@@ -11,7 +11,7 @@ from video_swin_plugin.errors import AnnotationError
 from video_swin_plugin.datasets.synthetic import write_recordings
 
 CLASSES = ('awake', 'nrem', 'rem')
-PIPELINE = [dict(type='DecordFileInit'), dict(type='DecordDecode'),
+PIPELINE = [dict(type='ClipGridDecode'),
             dict(type='FormatShape', input_format='NCTHW'),
             dict(type='PackActionInputs', meta_keys=('video', 'clip_index', 'new_clips'))]
 

@@ -1,16 +1,32 @@
-"""Reading a long video as a stream of clips, with bounded memory and decoding in the background.
+"""Reading a video's frames on the clip grid, the same way for training and for staging.
 
-``ClipReader`` decodes a file once, front to back, with PyAV (packet by packet, never the whole
-file) and assembles the clips of a :class:`ClipSchedule`. Only the frames of the clips being
-assembled are held, so memory is bounded by one clip span whatever the duration. Frames are
-placed by their timestamps, so a packet that fails to decode leaves a hole that is reported
-(file and time) instead of shifting every later frame. ``prefetch`` runs any iterator in a
-background thread behind a bounded queue, so decoding overlaps with the model.
+Frame ``i`` of a video is the frame shown at ``t0 + i / fps`` (``t0``: the time of the first
+frame shown, ``fps``: the stream's average rate). :func:`decoded_frames` gives every decodable
+frame its index that way, whatever the container does with timestamps:
+
+* Decoders emit frames in presentation order, but some containers attach the packets' order
+  instead (MPEG-4 part 2 in AVI with B-frames: 1, 2, 4, 3, ...). The timestamps of a few
+  frames are sorted and handed out in the order the frames came, so the frames keep the
+  decoder's order and a lost frame still leaves a gap where it was.
+* Variable frame rate: a frame fills the grid slots up to the next frame for at most
+  ``MAX_FILL_SEC`` (the frame on screen at that time); two frames in one slot keep the first.
+  A longer gap (a damaged stretch) stays a hole that clips report as missing frames.
+* No timestamps at all (raw ``.h264``/``.h265`` streams): frames are counted.
+
+:class:`ClipReader` decodes a file once, front to back, packet by packet, and assembles the
+clips of a :class:`ClipSchedule` (host memory bounded by one clip span); :func:`read_frames`
+seeks and decodes the frames a training window needs. Both go through :func:`decoded_frames`,
+so a clip has the same pixels in training and in staging. FFmpeg's frame threads decode.
+``prefetch`` runs any iterator in a background thread behind a bounded queue, so decoding
+overlaps with the model.
 """
+import heapq
+import os
 import queue
 import threading
+from collections import deque
 from dataclasses import dataclass
-from typing import Callable, Dict, Iterable, Iterator, List, Optional, Tuple
+from typing import Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 import av
 import numpy as np
@@ -18,15 +34,22 @@ import numpy as np
 from .clip_grid import ClipSchedule
 from .errors import VideoReadError
 
+REORDER_WINDOW = 8  # frames whose timestamps are sorted together (B-frame reordering depth)
+MAX_FILL_SEC = 0.5  # a frame stands in for missing grid slots up to this long
+SEEK_MARGIN_SEC = 2.0  # seek this far before the first frame needed (to a keyframe before it)
+PROBE_PACKETS = 256  # packets decoded at most to find the first frame
+
 
 @dataclass
 class VideoInfo:
     path: str
     fps: float
-    num_frames: int  # from the container header; 0 when it does not say
+    num_frames: int  # from the container header, else duration * fps; 0 when neither is known
     duration: float  # seconds, from the header (0 when unknown)
     height: int
     width: int
+    start_time: float = 0.0  # t0: seconds of the first frame shown (frame 0)
+    timestamps: bool = True  # frames carry timestamps (False: raw streams; counted, no seeking)
 
 
 @dataclass
@@ -46,7 +69,17 @@ class DecodeError:
     message: str
 
 
-def _open(path: str):
+def open_video(path: str):
+    """The container of ``path`` with its first video stream set to decode with FFmpeg's
+    frame threads.
+
+    Raises:
+        VideoReadError: a missing, empty or unreadable file, or one without video.
+    """
+    if not os.path.isfile(path):
+        raise VideoReadError(f'{path}: no such video file')
+    if os.path.getsize(path) == 0:
+        raise VideoReadError(f'{path}: empty file (0 bytes)')
     try:
         container = av.open(str(path))
     except (av.FFmpegError, OSError, UnicodeDecodeError) as e:
@@ -54,31 +87,156 @@ def _open(path: str):
     if not container.streams.video:
         container.close()
         raise VideoReadError(f'{path}: no video stream')
+    container.streams.video[0].thread_type = 'AUTO'
     return container
 
 
 def probe_video(path: str) -> VideoInfo:
-    """Frame rate, frame count and duration from the header, without decoding."""
-    container = _open(path)
+    """Frame rate, frame count, duration and size from the header, and the time of the first
+    frame shown (decoding up to the first frame)."""
+    container = open_video(path)
     try:
-        return _info(path, container.streams.video[0], container)
+        stream = container.streams.video[0]
+        rate = stream.average_rate or stream.guessed_rate or stream.base_rate
+        if not rate or float(rate) <= 0:
+            raise VideoReadError(f'{path}: the video stream states no frame rate')
+        fps = float(rate)
+        duration = 0.0
+        if stream.duration is not None and stream.time_base is not None:
+            duration = float(stream.duration * stream.time_base)
+        elif container.duration is not None:
+            duration = container.duration / av.time_base
+        num_frames = int(stream.frames or 0) or int(round(duration * fps))
+        first = _first_frame(container, stream)
+        if first is None:
+            raise VideoReadError(f'{path}: no frame could be decoded from its first '
+                                 f'{PROBE_PACKETS} packets')
+        timestamps = first.pts is not None
+        start = float(first.pts * stream.time_base) if timestamps else 0.0
+        return VideoInfo(str(path), fps, num_frames, duration, stream.codec_context.height,
+                         stream.codec_context.width, start, timestamps)
     finally:
         container.close()
 
 
-def _info(path, stream, container) -> VideoInfo:
-    rate = stream.average_rate or stream.guessed_rate or stream.base_rate
-    if not rate or float(rate) <= 0:
-        raise VideoReadError(f'{path}: the video stream states no frame rate')
-    fps = float(rate)
-    duration = 0.0
-    if stream.duration is not None and stream.time_base is not None:
-        duration = float(stream.duration * stream.time_base)
-    elif container.duration is not None:
-        duration = container.duration / av.time_base
-    num_frames = int(stream.frames or 0) or int(round(duration * fps))
-    return VideoInfo(str(path), fps, num_frames, duration, stream.codec_context.height,
-                     stream.codec_context.width)
+def _first_frame(container, stream) -> Optional['av.VideoFrame']:
+    """The first frame shown: the smallest timestamp among the first frames decoded."""
+    frames = []
+    try:
+        for n, packet in enumerate(container.demux(stream)):
+            try:
+                frames += packet.decode()
+            except av.FFmpegError:
+                pass
+            if len(frames) >= REORDER_WINDOW or n >= PROBE_PACKETS:
+                break
+        if len(frames) < REORDER_WINDOW:
+            frames += stream.codec_context.decode(None)  # drain the decoder
+    except av.FFmpegError:
+        pass
+    if not frames:
+        return None
+    if any(f.pts is None for f in frames):
+        return frames[0]
+    return min(frames, key=lambda f: f.pts)
+
+
+def decoded_frames(container, info: VideoInfo, errors: List[DecodeError],
+                   start_sec: float = 0.0) -> Iterator[Tuple[int, 'av.VideoFrame']]:
+    """``(frame index, frame)`` of the video in ``container`` in increasing index order (see
+    the module docstring), from about ``start_sec`` on (seeking to a keyframe before it when
+    the frames carry timestamps; earlier frames may come too). Decode errors are appended to
+    ``errors`` and skipped; a failing demuxer ends the stream."""
+    stream = container.streams.video[0]
+    fps, tb, t0 = info.fps, stream.time_base, info.start_time
+    if info.timestamps and start_sec > SEEK_MARGIN_SEC:
+        target = start_sec - SEEK_MARGIN_SEC + t0
+        container.seek(int(target / tb), stream=stream, backward=True, any_frame=False)
+    pending: deque = deque()  # frames in decoder order, waiting for their timestamp
+    stamps: List[int] = []  # heap of the pending frames' timestamps
+    last: Optional[int] = None  # index of the last frame given out
+    held = None  # that frame, to fill short gaps after it
+    max_fill = int(MAX_FILL_SEC * fps)
+
+    def give(frame, pts) -> Iterator[Tuple[int, 'av.VideoFrame']]:
+        nonlocal last, held
+        if pts is None:
+            index = 0 if last is None else last + 1
+        else:
+            index = int(round((float(pts * tb) - t0) * fps))
+        if last is not None and index <= last:
+            return  # a second frame in one grid slot: the first one stays
+        if last is not None and 1 < index - last <= max_fill + 1:
+            for i in range(last + 1, index):  # variable frame rate: the frame on screen
+                yield i, held
+        last, held = index, frame
+        yield index, frame
+
+    def decoded() -> Iterator['av.VideoFrame']:
+        packets = container.demux(stream)
+        while True:
+            try:
+                packet = next(packets)
+            except StopIteration:
+                return
+            except av.FFmpegError as e:  # the container itself is broken from here on
+                errors.append(DecodeError(_seconds(last, fps), f'demuxing failed: {e}'))
+                return
+            try:
+                yield from packet.decode()
+            except av.FFmpegError as e:
+                t = float(packet.pts * tb) - t0 if packet.pts is not None else \
+                    _seconds(last, fps)
+                errors.append(DecodeError(round(t, 3), f'decode error: {e}'))
+
+    for frame in decoded():
+        pending.append(frame)
+        if frame.pts is not None:
+            heapq.heappush(stamps, frame.pts)
+        while len(pending) > REORDER_WINDOW:
+            first = pending.popleft()
+            yield from give(first, heapq.heappop(stamps) if first.pts is not None else None)
+    while pending:
+        first = pending.popleft()
+        yield from give(first, heapq.heappop(stamps) if first.pts is not None else None)
+
+
+def _seconds(index: Optional[int], fps: float) -> float:
+    return 0.0 if index is None else round(index / fps, 3)
+
+
+def read_frames(path: str, indices: Sequence[int],
+                info: Optional[VideoInfo] = None) -> List[np.ndarray]:
+    """The frames ``indices`` (HxWx3 uint8 RGB, in the order asked) of the video at ``path``,
+    decoded as :class:`ClipReader` decodes them (seeking near the first one).
+
+    Raises:
+        VideoReadError: the file cannot be read, or some frames cannot be decoded (named).
+    """
+    info = info or probe_video(path)
+    wanted = set(int(i) for i in indices)
+    if not wanted:
+        return []
+    lo, hi = min(wanted), max(wanted)
+    got: Dict[int, np.ndarray] = {}
+    errors: List[DecodeError] = []
+    container = open_video(path)
+    try:
+        for index, frame in decoded_frames(container, info, errors, lo / info.fps):
+            if index > hi:
+                break
+            if index in wanted:
+                got[index] = frame.to_ndarray(format='rgb24')
+    finally:
+        container.close()
+    missing = sorted(wanted - set(got))
+    if missing:
+        where = f'{missing[0] / info.fps:.2f}-{missing[-1] / info.fps:.2f} s'
+        detail = f' ({errors[0].message})' if errors else \
+            ' (past the last decodable frame)' if missing[0] > max(got, default=-1) else ''
+        raise VideoReadError(f'{path}: {len(missing)} of the {len(wanted)} frames asked for, at '
+                             f'{where}, could not be decoded{detail}')
+    return [got[int(i)] for i in indices]
 
 
 class ClipReader:
@@ -98,9 +256,6 @@ class ClipReader:
     the file does not hold (a truncated file) are yielded the same way.
     """
 
-    # seek this far before the first frame needed, so that decoding restarts at a keyframe
-    # well before it whatever the GOP structure (identical frames to a front-to-back pass)
-    SEEK_MARGIN_SEC = 2.0
     TAIL_TOLERANCE_SEC = 1.0
 
     def __init__(self, path: str, schedule: ClipSchedule,
@@ -114,45 +269,7 @@ class ClipReader:
         self.info = probe_video(self.path)
         self.num_clips = schedule.num_clips(self.info.num_frames, self.info.fps)
         self.errors: List[DecodeError] = []
-        self._last_time = 0.0
         self._last_index = -1
-
-    def _frames(self, container, stream) -> Iterator[Tuple[int, 'av.VideoFrame']]:
-        """(frame index, frame) in presentation order; decode errors are recorded and
-        skipped, a failing demuxer ends the stream."""
-        fps, tb = self.info.fps, stream.time_base
-        t0 = float(stream.start_time * tb) if stream.start_time is not None else 0.0
-        counter = -1
-        if self.start_clip > 0:
-            first = self.schedule.first_frame(self.start_clip, fps) / fps
-            target = max(0.0, first - self.SEEK_MARGIN_SEC) + t0
-            container.seek(int(target / tb), stream=stream, backward=True, any_frame=False)
-        packets = container.demux(stream)
-        while True:
-            try:
-                packet = next(packets)
-            except StopIteration:
-                return
-            except av.FFmpegError as e:  # the container itself is broken from here on
-                self.errors.append(DecodeError(self._last_time, f'demuxing failed: {e}'))
-                return
-            try:
-                frames = packet.decode()
-            except av.FFmpegError as e:
-                t = float(packet.pts * tb) - t0 if packet.pts is not None else self._last_time
-                self.errors.append(DecodeError(round(t, 3), f'decode error: {e}'))
-                continue
-            for frame in frames:
-                if frame.pts is not None:
-                    index = int(round((float(frame.pts * tb) - t0) * fps))
-                else:  # no timestamp: count
-                    index = counter + 1
-                if index <= counter:  # duplicate or out of order timestamp: keep the first
-                    continue
-                counter = index
-                self._last_time = index / fps
-                self._last_index = index
-                yield index, frame
 
     def _finish(self, k: int, buffer: Dict[int, np.ndarray], end_of_file: bool) -> DecodedClip:
         fps = self.info.fps
@@ -180,12 +297,11 @@ class ClipReader:
         if k >= stop_clip:
             return
         buffer: Dict[int, np.ndarray] = {}
-        container = _open(self.path)
+        container = open_video(self.path)
         try:
-            stream = container.streams.video[0]
-            stream.thread_type = 'AUTO'
-            # clips k..hi can need a given frame; hi grows as frames arrive
-            for index, frame in self._frames(container, stream):
+            start_sec = sched.first_frame(k, fps) / fps
+            for index, frame in decoded_frames(container, self.info, self.errors, start_sec):
+                self._last_index = index
                 while k < stop_clip and index > sched.frame_indices(k, fps)[-1]:
                     yield self._finish(k, buffer, end_of_file=False)
                     k += 1

@@ -2,8 +2,9 @@
 
 Annotation: a CSV with header ``video,start,end,label`` (seconds as floats; ``label`` a class
 name from ``classes``), one row per scored interval, many rows per video; ``video`` is a path
-relative to ``data_prefix['video']``. Videos are ordinary files, opened by path with decord
-(:class:`DecordFileInit`), which seeks to the frames asked for instead of loading the file.
+relative to ``data_prefix['video']``. Videos are ordinary files, decoded by path with the
+staging reader (:class:`~.video_transforms.ClipGridDecode`), which seeks to the frames asked
+for instead of loading the file.
 
 Clips lie on the clip grid of :mod:`video_swin_plugin.clip_grid` (the one staging uses): clip
 k starts at ``k * clip_stride_sec`` and spans ``clip_len`` frames ``frame_interval`` apart. A
@@ -22,18 +23,18 @@ import csv
 import os
 import os.path as osp
 from collections import OrderedDict
+from dataclasses import asdict
 from typing import Callable, Dict, Iterator, List, Optional, Sequence, Union
 
 import numpy as np
 from torch.utils.data import Sampler
 from mmaction.datasets import BaseActionDataset
-from mmcv.transforms import BaseTransform
 from mmengine.logging import print_log
 
 from ..clip_grid import UNSCORED, ClipSchedule
 from ..errors import AnnotationError, ConfigError
 from ..video_reader import probe_video
-from ..registry import DATA_SAMPLERS, DATASETS, TRANSFORMS
+from ..registry import DATA_SAMPLERS, DATASETS
 
 REQUIRED_COLUMNS = ('video', 'start', 'end', 'label')
 
@@ -104,7 +105,7 @@ def window_starts(num: int, num_clips: int, window_stride: int, cover_tail: bool
 class LongVideoDataset(BaseActionDataset):
     """Windows of K consecutive labelled clips from long, interval-scored recordings.
 
-    Each item holds ``filename``, ``frame_inds`` (K * clip_len frame indices, clip by clip),
+    Each item holds ``filename``, ``frame_inds`` (K * clip_len frame indices, clip by clip), ``video_info``,
     ``clip_len``, ``frame_interval``, ``num_clips`` (= K, so ``FormatShape('NCTHW')`` gives
     ``(K, C, T, H, W)``), ``label`` (K class indices), and for metrics ``video``,
     ``clip_index`` (position among the video's labelled clips), ``clip_start`` (seconds) and
@@ -112,7 +113,7 @@ class LongVideoDataset(BaseActionDataset):
 
     Args:
         ann_file (str): The ``video,start,end,label`` CSV.
-        pipeline (list): Transforms, starting with ``DecordFileInit`` and ``DecordDecode``.
+        pipeline (list): Transforms, starting with ``ClipGridDecode``.
         classes (Sequence[str]): Class names; the index of a name is its label.
         clip_len (int): Frames per clip. Defaults to 32.
         frame_interval (int): Step between a clip's frames. Defaults to 2.
@@ -155,6 +156,7 @@ class LongVideoDataset(BaseActionDataset):
                 raise AnnotationError(f'{self.ann_file}, line {intervals[0][3]}: video file '
                                       f'not found: {path}')
             info = probe_video(path)
+            info_dict = asdict(info)  # ClipGridDecode reads the frames without probing again
             fps = info.fps
             labels = self.schedule.clip_labels(intervals, fps,
                                                self.schedule.num_clips(info.num_frames, fps))
@@ -169,7 +171,7 @@ class LongVideoDataset(BaseActionDataset):
                 window = clips[s:s + self.num_clips]
                 index = np.arange(s, s + self.num_clips)
                 data_list.append(dict(
-                    filename=path, video=video,
+                    filename=path, video=video, video_info=info_dict,
                     frame_inds=np.array([self.schedule.frame_indices(k, fps) for k in window],
                                         dtype=np.int64).reshape(-1),
                     clip_len=self.clip_len, frame_interval=self.frame_interval,
@@ -179,33 +181,6 @@ class LongVideoDataset(BaseActionDataset):
                     new_clips=index >= covered))
                 covered = s + self.num_clips
         return data_list
-
-
-@TRANSFORMS.register_module()
-class DecordFileInit(BaseTransform):
-    """Open ``results['filename']`` with decord by path (mmaction2's ``DecordInit`` reads the
-    whole file into memory first, which a night-long recording should not need).
-
-    Adds ``video_reader``, ``total_frames`` and ``avg_fps``, as ``DecordInit`` does, so
-    mmaction2's ``DecordDecode`` follows it.
-
-    Args:
-        num_threads (int): Decoding threads. Defaults to 1.
-    """
-
-    def __init__(self, num_threads: int = 1) -> None:
-        self.num_threads = num_threads
-
-    def transform(self, results: Dict) -> Dict:
-        import decord
-        path = results['filename']
-        if not osp.isfile(path):
-            raise FileNotFoundError(f'video file not found: {path}')
-        reader = decord.VideoReader(path, num_threads=self.num_threads)
-        results['video_reader'] = reader
-        results['total_frames'] = len(reader)
-        results['avg_fps'] = reader.get_avg_fps()
-        return results
 
 
 @DATA_SAMPLERS.register_module()

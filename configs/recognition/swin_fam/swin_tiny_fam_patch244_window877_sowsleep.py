@@ -62,8 +62,7 @@ ann_file_val = 'data/sowsleep/val.csv'
 ann_file_test = 'data/sowsleep/test.csv'
 meta_keys = ('video', 'clip_index', 'clip_start', 'new_clips')
 train_pipeline = [
-    dict(type='DecordFileInit'),
-    dict(type='DecordDecode'),
+    dict(type='ClipGridDecode'),  # the staging reader: same frames as stream_infer
     dict(type='Resize', scale=(-1, 256)),
     dict(type='RandomResizedCrop', area_range=(0.5, 1.0)),  # one crop for all K clips
     dict(type='Resize', scale=(224, 224), keep_ratio=False),
@@ -72,8 +71,7 @@ train_pipeline = [
     dict(type='PackActionInputs', meta_keys=meta_keys)
 ]
 test_pipeline = [
-    dict(type='DecordFileInit'),
-    dict(type='DecordDecode'),
+    dict(type='ClipGridDecode'),  # the staging reader: same frames as stream_infer
     dict(type='Resize', scale=(-1, 224)),
     dict(type='CenterCrop', crop_size=224),
     dict(type='FormatShape', input_format='NCTHW'),

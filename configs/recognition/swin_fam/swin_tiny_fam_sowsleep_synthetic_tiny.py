@@ -19,15 +19,13 @@ data_root = 'data/sowsleep_synthetic'
 ann_file = 'data/sowsleep_synthetic/annotations.csv'
 meta_keys = ('video', 'clip_index', 'clip_start', 'new_clips')
 train_pipeline = [
-    dict(type='DecordFileInit'),
-    dict(type='DecordDecode'),
+    dict(type='ClipGridDecode'),  # the staging reader: same frames as stream_infer
     dict(type='Flip', flip_ratio=0.5),
     dict(type='FormatShape', input_format='NCTHW'),
     dict(type='PackActionInputs', meta_keys=meta_keys)
 ]
 test_pipeline = [
-    dict(type='DecordFileInit'),
-    dict(type='DecordDecode'),
+    dict(type='ClipGridDecode'),  # the staging reader: same frames as stream_infer
     dict(type='FormatShape', input_format='NCTHW'),
     dict(type='PackActionInputs', meta_keys=meta_keys)
 ]
