@@ -15,7 +15,7 @@ from video_swin_plugin.models.convert import to_mmaction2
 from .synthetic_videos import make_dataset
 from .test_classify import K400_TINY, TINY_OPTIONS, cli_options
 from .test_tools_e2e import TINY_CONFIG, data_options
-from .tool_runner import run_tool
+from .tool_runner import call_tool, run_tool
 
 PIPELINE = [dict(type='DecordInit'), dict(type='SampleFrames', clip_len=4, num_clips=1),
             dict(type='DecordDecode')]
@@ -119,14 +119,16 @@ def test_convert_mmaction2_file_then_load_strictly(tiny_state, tmp_path):
     torch.save({'meta': {}, 'state_dict': {f'module.{k}': v
                                            for k, v in to_mmaction2(tiny_state).items()}}, src)
     dst = tmp_path / 'out' / 'ours.pth'
-    layout = run_tool('convert_checkpoint', [src, dst, '--config', K400_TINY] + cli_options())
+    layout = call_tool('convert_checkpoint', 'convert_file',
+                       [src, dst, '--config', K400_TINY] + cli_options())
     assert layout == 'mmaction2'
     out = torch.load(dst, weights_only=True)['state_dict']
     assert out.keys() == tiny_state.keys()
     assert all(torch.equal(out[k], tiny_state[k]) for k in out)
     with pytest.raises(FileExistsError, match='--force'):
         run_tool('convert_checkpoint', [src, dst])
-    assert run_tool('convert_checkpoint', [dst, tmp_path / 'again.pth']) == 'official'
+    assert call_tool('convert_checkpoint', 'convert_file',
+                     [dst, tmp_path / 'again.pth']) == 'official'
 
 
 def test_convert_names_what_does_not_fit(tiny_state, tmp_path):

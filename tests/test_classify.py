@@ -10,7 +10,7 @@ from video_swin_plugin.apis.inference import (VideoReadError, classify_video, in
 from video_swin_plugin.checkpoint import CheckpointMismatchError
 
 from .conftest import TINY_SWIN
-from .tool_runner import run_tool
+from .tool_runner import call_tool, run_tool
 
 REPO = Path(__file__).resolve().parents[1]
 K400_TINY = REPO / 'configs/recognition/swin/swin_tiny_patch244_window877_kinetics400_1k.py'
@@ -54,7 +54,8 @@ def test_packaged_label_map_is_k400(shared_data):
 
 def test_classify_cli_prints_top_k_names(shared_data, tiny_checkpoint, capsys):
     video = shared_data / 'videos' / 'demo_k400_arm_wrestling.mp4'
-    top = run_tool('classify', [K400_TINY, tiny_checkpoint, video, '--top-k', 3] + cli_options())
+    argv = [K400_TINY, tiny_checkpoint, video, '--top-k', 3] + cli_options()
+    top = call_tool('classify', 'classify', argv)
     out = capsys.readouterr().out
     names = load_label_map('video_swin_plugin/data/label_map_k400.txt')
     assert isinstance(top, OrderedDict) and len(top) == 3
@@ -63,6 +64,7 @@ def test_classify_cli_prints_top_k_names(shared_data, tiny_checkpoint, capsys):
     assert probs == sorted(probs, reverse=True) and all(0 < p < 1 for p in probs)
     printed = [line.split()[:-1] for line in out.strip().splitlines()[1:]]
     assert [' '.join(p) for p in printed] == list(top)
+    assert run_tool('classify', argv) == 0 and capsys.readouterr().out == out
 
 
 def test_classify_api_with_custom_label_map(shared_data, tiny_checkpoint, tmp_path):

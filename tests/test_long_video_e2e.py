@@ -6,7 +6,7 @@ import pytest
 
 from video_swin_plugin.datasets.synthetic import write_recordings
 
-from .tool_runner import run_tool
+from .tool_runner import call_tool, run_tool
 
 REPO = Path(__file__).resolve().parents[1]
 TINY_CONFIG = REPO / 'configs' / 'recognition' / 'swin_fam' / \
@@ -36,13 +36,14 @@ def data_options(root: Path) -> list:
 def test_train_then_test_on_long_recordings(recordings, tmp_path, capsys):
     start = time.time()
     work_dir = tmp_path / 'work'
-    run_tool('train', [TINY_CONFIG, '--work-dir', work_dir, '--seed', 0, '--cfg-options',
-                       'train_cfg.max_epochs=2'] + data_options(recordings))
+    assert run_tool('train', [TINY_CONFIG, '--work-dir', work_dir, '--seed', 0, '--cfg-options',
+                              'train_cfg.max_epochs=2'] + data_options(recordings)) == 0
     checkpoint = work_dir / 'epoch_2.pth'
     assert checkpoint.is_file() and not (work_dir / 'epoch_3.pth').exists()
     trained = time.time() - start
-    metrics = run_tool('test', [TINY_CONFIG, checkpoint, '--work-dir', tmp_path / 'test',
-                                '--cfg-options'] + data_options(recordings))
+    metrics = call_tool('test', 'test_metrics', [TINY_CONFIG, checkpoint, '--work-dir',
+                                                 tmp_path / 'test', '--cfg-options']
+                        + data_options(recordings))
     printed = capsys.readouterr().out
     assert 'staging/kappa=' in printed
     for key in ('accuracy', 'balanced_accuracy', 'macro_f1', 'kappa'):

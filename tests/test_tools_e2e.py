@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from .synthetic_videos import COLOURS, make_dataset
-from .tool_runner import load_tool, run_tool
+from .tool_runner import call_tool, load_tool, run_tool
 
 REPO = Path(__file__).resolve().parents[1]
 TINY_CONFIG = REPO / 'tests' / 'configs' / 'tiny_swin_synthetic.py'
@@ -38,13 +38,13 @@ def test_train_resume_test(synthetic, tmp_path, capsys):
     work_dir = tmp_path / 'work'
     common = ['--work-dir', work_dir, '--seed', 0] + data_options(synthetic)
     # an interrupted run: the config's schedule (10 epochs) stopped after epoch 3
-    run_tool('train', [TINY_CONFIG] + common + ['train_cfg.max_epochs=3'])
+    assert run_tool('train', [TINY_CONFIG] + common + ['train_cfg.max_epochs=3']) == 0
     assert (work_dir / 'epoch_3.pth').is_file() and not (work_dir / 'epoch_4.pth').exists()
     assert re.search(r'Epoch\(train\)\s+\[3\]', capsys.readouterr().out)
 
     # resume: loads epoch_3.pth (torch >= 2.6, weights_only) and trains epochs 4..10 only
-    run_tool('train', [TINY_CONFIG, '--resume', work_dir / 'epoch_3.pth'] + common +
-             ['train_cfg.max_epochs=10'])
+    assert run_tool('train', [TINY_CONFIG, '--resume', work_dir / 'epoch_3.pth'] + common +
+                    ['train_cfg.max_epochs=10']) == 0
     resumed = capsys.readouterr().out
     assert 'resumed epoch: 3' in resumed
     assert re.search(r'Epoch\(train\)\s+\[4\]', resumed)
@@ -56,8 +56,9 @@ def test_train_resume_test(synthetic, tmp_path, capsys):
     assert state['meta']['epoch'] == 10
 
     dump = tmp_path / 'predictions.pkl'
-    metrics = run_tool('test', [TINY_CONFIG, work_dir / 'epoch_10.pth', '--work-dir',
-                                tmp_path / 'test', '--dump', dump] + data_options(synthetic))
+    metrics = call_tool('test', 'test_metrics', [TINY_CONFIG, work_dir / 'epoch_10.pth',
+                                                 '--work-dir', tmp_path / 'test', '--dump', dump]
+                        + data_options(synthetic))
     assert dump.is_file()
     printed = capsys.readouterr().out
     assert 'acc/top1=' in printed

@@ -146,9 +146,10 @@ def test_convert_tool_both_ways(tmp_path):
     tv = tiny_tv()
     src, ours, back = tmp_path / 'tv.pth', tmp_path / 'ours.pth', tmp_path / 'back.pth'
     torch.save(tv, src)
-    assert tool.main([str(src), str(ours)]) == 'torchvision'
+    assert tool.convert_file(tool.parse_args([str(src), str(ours)])) == 'torchvision'
     converted = torch.load(ours, weights_only=True)['state_dict']
     assert converted.keys() == from_torchvision(tv).keys()
-    assert tool.main([str(ours), str(back), '--to', 'torchvision']) == 'official'
+    assert tool.convert_file(tool.parse_args([str(ours), str(back), '--to', 'torchvision'])) \
+        == 'official'
     again = torch.load(back, weights_only=True)
     assert again.keys() == tv.keys() and all(torch.equal(again[k], tv[k]) for k in tv)

@@ -15,6 +15,9 @@ into the backbone of --config (required then) and written as a bare backbone sta
 ``backbone.pretrained=DST, pretrained2d=False`` (or give the 2D file itself to the backbone with
 ``pretrained2d=True``). ``--to torchvision`` writes torchvision's layout instead of ours.
 
+The model of --config only gives names and shapes (it never runs), so it is built on the CPU and
+the tool takes no --device. Exit status 0, or 2 with one ``error:`` line for bad input.
+
     python tools/convert_checkpoint.py swin_tiny_patch4_window7_224.pth swin_t_inflated.pth \
         --config configs/recognition/swin/swin_tiny_patch244_window877_kinetics400_1k.py
     python tools/convert_checkpoint.py swin3d_t-7615ae03.pth swin3d_t_ours.pth
@@ -28,7 +31,9 @@ import sys
 import torch
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))  # a checkout without install
+from video_swin_plugin import cli  # noqa: E402
 from video_swin_plugin.checkpoint import check_state_dict, load_weights  # noqa: E402
+from video_swin_plugin.errors import CheckpointMismatchError, UsageError  # noqa: E402
 from video_swin_plugin.models.convert import (from_mmaction2, from_torchvision,  # noqa: E402
                                               inflate_2d_swin, to_torchvision)
 
@@ -38,7 +43,7 @@ def detect_layout(state_dict: dict, source: str) -> str:
     2D Swin: 4-D patch embedding) or 'official'; anything else is an error."""
     if not any(k.endswith('patch_embed.proj.weight') for k in state_dict):
         some = ', '.join(sorted(state_dict)[:5])
-        raise ValueError(f'{source} does not look like a Video Swin checkpoint: no '
+        raise CheckpointMismatchError(f'{source} does not look like a Video Swin checkpoint: no '
                          f'patch_embed.proj.weight key (first keys: {some or "none"})')
     if any(k.startswith('features.') for k in state_dict):
         return 'torchvision'
@@ -60,7 +65,7 @@ def convert(src: str, config: str = None, cfg_options=None) -> tuple:
         return from_torchvision(state_dict), layout
     if layout == 'swin2d':
         if not config:
-            raise ValueError(f'{src} is a 2D (ImageNet) Swin; inflating it needs --config, '
+            raise UsageError(f'{src} is a 2D (ImageNet) Swin; inflating it needs --config, '
                              'whose backbone gives the 3D shapes')
         from video_swin_plugin.apis.inference import init_recognizer
         model = init_recognizer(config, cfg_options=cfg_options)
@@ -77,25 +82,27 @@ def check_against_config(state_dict: dict, config: str, cfg_options=None, source
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    from mmengine.config import DictAction
     parser = argparse.ArgumentParser(description='Convert a Video Swin checkpoint to our layout')
     parser.add_argument('src', help='official or mmaction2 1.x Swin checkpoint')
     parser.add_argument('dst', help='output file')
     parser.add_argument('--config', help='check the result strictly against this config\'s model')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction, default=None,
-                        help='override settings of --config, key=value')
+    cli.add_cfg_options_arg(parser)
     parser.add_argument('--force', action='store_true', help='overwrite DST if it exists')
     parser.add_argument('--to', choices=['ours', 'torchvision'], default='ours',
                         help='layout of DST: ours (official Video Swin) or torchvision swin3d')
     return parser.parse_args(argv)
 
 
-def main(argv=None) -> str:
-    args = parse_args(argv)
+def convert_file(args: argparse.Namespace) -> str:
+    """Convert ``args.src`` to ``args.dst``, print what was done, return the source layout."""
     if osp.abspath(args.src) == osp.abspath(args.dst):
-        raise ValueError(f'source and destination are the same file: {args.src}')
+        raise UsageError(f'source and destination are the same file: {args.src}')
     if osp.exists(args.dst) and not args.force:
         raise FileExistsError(f'{args.dst} exists; pass --force to overwrite it')
+    if args.cfg_options and not args.config:
+        raise UsageError('--cfg-options edits the model of --config; give --config too')
+    cli.existing_file(args.src, 'checkpoint file')
+    cli.existing_file(args.config, 'config file')
     state_dict, layout = convert(args.src, args.config, args.cfg_options)
     if args.config:
         check_against_config(state_dict, args.config, args.cfg_options,
@@ -114,8 +121,10 @@ def main(argv=None) -> str:
     return layout
 
 
+def main(argv=None) -> int:
+    convert_file(parse_args(argv))
+    return 0
+
+
 if __name__ == '__main__':
-    try:
-        main()
-    except (FileNotFoundError, FileExistsError, ValueError, KeyError) as e:
-        sys.exit(f'error: {type(e).__name__}: {e}')
+    sys.exit(cli.run(main))

@@ -10,7 +10,8 @@
 3. writes the per-clip CSV, the summary JSON and the hypnogram PNG, and prints the agreement
    with the known stages, raw and smoothed.
 
-Rerunning it skips the finished recording (delete the output folder to start over).
+Rerunning it skips the finished recording (delete the output folder to start over). Exit status
+0, 1 when staging failed, 2 with one ``error:`` line for bad input.
 """
 import argparse
 import csv
@@ -26,6 +27,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))  # a checkout without install
+from video_swin_plugin import cli  # noqa: E402
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
@@ -45,7 +47,15 @@ def parse_args(argv=None):
     p.add_argument('--no-progress', action='store_true', help='no progress bar')
     p.add_argument('--copy-hypnogram', metavar='PNG',
                    help='also copy the hypnogram here (docs/hypnogram_demo.png for the README)')
-    return p.parse_args(argv)
+    cli.add_device_arg(p)
+    cli.add_cfg_options_arg(p)
+    args = p.parse_args(argv)
+    cli.positive('--minutes', args.minutes)
+    cli.at_least('--smooth', args.smooth, 1)
+    cli.at_least('--min-bout', args.min_bout, 0)
+    cli.at_least('--threads', args.threads, 1)
+    cli.check_device(args.device)
+    return args
 
 
 EPOCH_SEC = 30.0
@@ -89,6 +99,8 @@ def _row(name, a):
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    cli.existing_file(args.config, 'config file')
+    cli.existing_file(args.checkpoint, 'checkpoint file')
     torch.set_num_threads(args.threads)
     from video_swin_plugin.apis.streaming import StreamingClassifier
     from video_swin_plugin.staging import Smoothing, stream_videos
@@ -103,7 +115,8 @@ def main(argv=None) -> int:
     print(f'synthetic {args.minutes:g}-min recording with known stages: {video} '
           f'({made - started:.1f} s)', flush=True)
 
-    clf = StreamingClassifier(args.config, args.checkpoint)
+    clf = StreamingClassifier(args.config, args.checkpoint, device=args.device,
+                              cfg_options=args.cfg_options)
     report = stream_videos(clf, [video], args.out_dir,
                            Smoothing(args.smooth, args.smooth_mode, args.min_bout), labels=ann,
                            progress=not args.no_progress)
@@ -136,4 +149,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    sys.exit(cli.run(main))

@@ -2,6 +2,7 @@
 
     python tools/export_onnx.py CONFIG CHECKPOINT --out swin_t.onnx
         [--shape 1 3 32 224 224] [--output probs|scores] [--no-normalize] [--tolerance 1e-4]
+        [--device cuda] [--cfg-options k=v ...]
 
 The graph takes ``video``, float ``[B, 3, T, H, W]`` RGB, and returns ``probs`` (softmax, as the
 configs' ``average_clips='prob'``) or ``scores`` ``[B, num_classes]``. By default the config's
@@ -9,8 +10,9 @@ normalization (mean/std of the data preprocessor) is inside the graph, so the in
 0-255 pixels; ``--no-normalize`` leaves it to the caller. Views (clips x crops) are a batch:
 run them and average the outputs as the test protocol does.
 
-After export the same random input goes through PyTorch and onnxruntime; the tool fails (exit
-status 1) when they differ by more than ``--tolerance``. Exported with the TorchScript-based
+After export the same random input goes through PyTorch (on ``--device``, TF32 off) and
+onnxruntime (CPU); the tool fails (exit status 1) when they differ by more than ``--tolerance``;
+bad input: exit status 2 with one ``error:`` line. Exported with the TorchScript-based
 exporter (``dynamo=False``), opset 17; the shift masks are built by one eager forward first
 and enter the graph as constants, which is also why the shape is fixed. Swin-T at
 1x3x32x224x224: a 132 MB file, exported in about a minute on 2 CPU cores.
@@ -23,12 +25,12 @@ import warnings
 
 import numpy as np
 import torch
-from mmengine.config import DictAction
 from torch import nn
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))  # a checkout without install
-import video_swin_plugin.registry  # noqa: E402,F401  (registers the plugin scope; compat fixes)
+from video_swin_plugin import cli  # noqa: E402
 from video_swin_plugin.apis.inference import init_recognizer  # noqa: E402
+from video_swin_plugin.errors import ConfigError  # noqa: E402
 
 
 class ExportableRecognizer(nn.Module):
@@ -43,7 +45,7 @@ class ExportableRecognizer(nn.Module):
     def __init__(self, model: nn.Module, normalize: bool = True, softmax: bool = True) -> None:
         super().__init__()
         if getattr(model, 'with_neck', False):
-            raise ValueError(f'{type(model).__name__} has a neck; only backbone + head models '
+            raise ConfigError(f'{type(model).__name__} has a neck; only backbone + head models '
                              'are exported (a recurrent neck carries state between clips)')
         self.backbone = model.backbone
         self.cls_head = model.cls_head
@@ -52,7 +54,7 @@ class ExportableRecognizer(nn.Module):
         pre = model.data_preprocessor
         mean = getattr(pre, 'mean', None)
         if normalize and mean is None:
-            raise ValueError('--normalize asked for, but the data preprocessor has no mean/std')
+            raise ConfigError('--normalize asked for, but the data preprocessor has no mean/std')
         if normalize:
             self.register_buffer('mean', pre.mean.detach().reshape(1, -1, 1, 1, 1).clone())
             self.register_buffer('std', pre.std.detach().reshape(1, -1, 1, 1, 1).clone())
@@ -70,7 +72,7 @@ class ExportableRecognizer(nn.Module):
 def export(module: nn.Module, shape, path: str, opset: int = 17) -> None:
     """Write ``module`` as ONNX for inputs of ``shape``."""
     module.eval()
-    example = torch.rand(*shape) * 255
+    example = torch.rand(*shape, device=_device(module)) * 255
     with torch.no_grad():
         module(example)  # builds and caches every stage's shift mask for this shape
     with warnings.catch_warnings():
@@ -85,15 +87,24 @@ def export(module: nn.Module, shape, path: str, opset: int = 17) -> None:
                                         'scores'])
 
 
+def _device(module: nn.Module) -> torch.device:
+    return next(module.parameters()).device
+
+
 def check_with_onnxruntime(module: nn.Module, path: str, shape, seed: int = 0):
     """Max absolute difference between PyTorch and onnxruntime on one random input, and the
     two run times (s)."""
     import onnxruntime as ort
     generator = torch.Generator().manual_seed(seed)
     x = torch.rand(*shape, generator=generator) * 255
+    tf32 = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
     t = time.time()
-    with torch.no_grad():
-        expected = module(x).numpy()
+    try:  # fp32 on a GPU too: TF32 (cuDNN's default for convolutions) keeps 10 mantissa bits
+        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
+        with torch.no_grad():
+            expected = module(x.to(_device(module))).cpu().numpy()
+    finally:
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = tf32
     torch_s = time.time() - t
     session = ort.InferenceSession(path, providers=['CPUExecutionProvider'])
     t = time.time()
@@ -117,8 +128,14 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--tolerance', type=float, default=1e-4,
                         help='largest accepted |onnxruntime - PyTorch| (default 1e-4)')
     parser.add_argument('--skip-check', action='store_true', help='do not run onnxruntime')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction, default=None)
-    return parser.parse_args(argv)
+    cli.add_device_arg(parser)
+    cli.add_cfg_options_arg(parser)
+    args = parser.parse_args(argv)
+    for name, size in zip('BCTHW', args.shape or ()):
+        cli.at_least(f'--shape {name}', size, 1)
+    cli.at_least('--tolerance', args.tolerance, 0)
+    cli.check_device(args.device)
+    return args
 
 
 def _default_shape(cfg):
@@ -135,7 +152,9 @@ def _default_shape(cfg):
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    model = init_recognizer(args.config, args.checkpoint, 'cpu', args.cfg_options)
+    cli.existing_file(args.config, 'config file')
+    cli.existing_file(args.checkpoint, 'checkpoint file')
+    model = init_recognizer(args.config, args.checkpoint, args.device, args.cfg_options)
     cfg = model.cfg
     shape = args.shape or _default_shape(cfg)
     module = ExportableRecognizer(model, normalize=not args.no_normalize,
@@ -154,4 +173,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    sys.exit(cli.run(main))

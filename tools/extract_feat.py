@@ -9,6 +9,8 @@ such as a label, is ignored; relative paths are taken from ``--video-root``). Wr
 ``OUT.npy`` (float32, one row per video or clip) and ``OUT.csv`` (the row index, the video and,
 per clip, its clip number and start/end seconds). A video that cannot be read is reported on
 stderr and left out (exit status 1 at the end); rows of the .npy and .csv always correspond.
+Bad input (a missing config or checkpoint, a bad option value): exit status 2 with one
+``error:`` line.
 
 The whole-video mode uses the config's test pipeline (e.g. 4 clips x 3 crops for K400) and
 averages its views. ``--per-clip`` reads a long video front to back through the streaming
@@ -22,15 +24,15 @@ import sys
 import time
 
 import numpy as np
-from mmengine.config import DictAction
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))  # a checkout without install
-import video_swin_plugin.registry  # noqa: E402,F401  (registers the plugin scope; compat fixes)
+from video_swin_plugin import cli  # noqa: E402
 from video_swin_plugin.apis.features import POOLINGS, VideoEmbedder, embed_videos  # noqa: E402
 from video_swin_plugin.apis.frames import (frame_steps_from_pipeline,  # noqa: E402
                                            pipeline_from_config)
 from video_swin_plugin.clip_grid import ClipSchedule  # noqa: E402
 from video_swin_plugin.apis.inference import init_recognizer  # noqa: E402
+from video_swin_plugin.errors import ConfigError, UsageError  # noqa: E402
 
 VIDEO_EXTENSIONS = ('.mp4', '.avi', '.mkv', '.mov', '.webm', '.m4v', '.mpg', '.mpeg')
 
@@ -47,7 +49,7 @@ def parse_args(argv=None) -> argparse.Namespace:
                         'stage index 0..3')
     parser.add_argument('--pooling', default='avg', choices=POOLINGS,
                         help='over time and space (avgmax: both, concatenated)')
-    parser.add_argument('--device', default='cpu')
+    cli.add_device_arg(parser)
     parser.add_argument('--per-clip', action='store_true',
                         help='one embedding per clip through the streaming reader')
     parser.add_argument('--clip-len', type=int, help='per clip: frames (default: the config\'s)')
@@ -55,14 +57,19 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help='per clip: frame step (default: the config\'s)')
     parser.add_argument('--stride-sec', type=float, default=None,
                         help='per clip: seconds between clip starts (default: clip span)')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction, default=None,
-                        help='override config settings, key=value')
+    cli.add_cfg_options_arg(parser)
     args = parser.parse_args(argv)
     if args.stage not in ('backbone', 'neck'):
         try:
             args.stage = int(args.stage)
         except ValueError:
-            parser.error(f"--stage must be 'backbone', 'neck' or an integer, got {args.stage!r}")
+            raise UsageError(f"--stage must be 'backbone', 'neck' or a stage index, got "
+                             f'{args.stage!r}') from None
+        cli.at_least('--stage', args.stage, 0)
+    cli.at_least('--clip-len', args.clip_len, 1)
+    cli.at_least('--frame-interval', args.frame_interval, 1)
+    cli.positive('--stride-sec', args.stride_sec)
+    cli.check_device(args.device)
     return args
 
 
@@ -83,7 +90,7 @@ def read_video_list(inputs, root: str = ''):
                 path = line.split()[0]
                 videos.append(path if osp.isabs(path) else osp.join(root, path))
     if not videos:
-        raise ValueError(f'no videos in {inputs}')
+        raise UsageError(f'no videos in {", ".join(inputs)}')
     return videos
 
 
@@ -96,6 +103,8 @@ def _test_sampler(pipeline):
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    cli.existing_file(args.config, 'config file')
+    cli.existing_file(args.checkpoint, 'checkpoint file')
     videos = read_video_list(args.videos, args.video_root)
     model = init_recognizer(args.config, args.checkpoint, args.device, args.cfg_options)
     cfg = model.cfg
@@ -113,7 +122,7 @@ def main(argv=None) -> int:
         clip_len = args.clip_len or sampler.get('clip_len')
         interval = args.frame_interval or sampler.get('frame_interval', 1)
         if not clip_len:
-            raise ValueError('--per-clip needs --clip-len (the config\'s test sampler has none)')
+            raise ConfigError('--per-clip needs --clip-len (the config\'s test sampler has none)')
         steps = frame_steps_from_pipeline(pipeline)
         vectors, rows = [], []
         for path in videos:
@@ -153,4 +162,4 @@ def _span_sec(path: str, clip_len: int, interval: int) -> float:
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    sys.exit(cli.run(main))

@@ -2,20 +2,27 @@
 
     python tools/stream_infer.py CONFIG CHECKPOINT VIDEO_OR_DIR... --out-dir DIR \\
         [--labels ann.csv] [--session REGEX] [--smooth 9 --smooth-mode centred --min-bout 0]
+        [--device cuda] [--cfg-options k=v ...]
 
 Rerun the same command after a crash: finished videos are skipped and an unfinished one
 continues from its last saved clip. Exit status 0 when every video finished, 1 when one or
-more could not be read (they are listed in DIR/run_report.json), 3 when --max-clips stopped it.
+more could not be read (they are listed in DIR/run_report.json), 3 when --max-clips stopped it,
+2 with one ``error:`` line for bad input (a missing file, a bad option value).
 """
 import argparse
+import os.path as osp
+import re
 import sys
 
 import torch
 
-from video_swin_plugin.apis.streaming import StreamingClassifier
-from video_swin_plugin.clip_grid import ClipSchedule
-from video_swin_plugin.staging import Smoothing, stream_videos
-from video_swin_plugin.staging.smoothing import SMOOTH_MODES
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))  # a checkout without install
+from video_swin_plugin import cli  # noqa: E402
+from video_swin_plugin.apis.streaming import StreamingClassifier  # noqa: E402
+from video_swin_plugin.clip_grid import ClipSchedule  # noqa: E402
+from video_swin_plugin.errors import UsageError  # noqa: E402
+from video_swin_plugin.staging import Smoothing, stream_videos  # noqa: E402
+from video_swin_plugin.staging.smoothing import SMOOTH_MODES  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -41,7 +48,8 @@ def parse_args(argv=None):
     p.add_argument('--clip-len', type=int, help="override the config's clip_len")
     p.add_argument('--frame-interval', type=int, help="override the config's frame_interval")
     p.add_argument('--stride', type=float, help="override the config's clip stride (s)")
-    p.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
+    cli.add_device_arg(p)
+    cli.add_cfg_options_arg(p)
     p.add_argument('--threads', type=int,
                    help='torch CPU threads (1 often wins on a busy or 2-core machine; '
                    'decoding runs in its own thread)')
@@ -53,14 +61,31 @@ def parse_args(argv=None):
                    '(a kill loses at most this much work). Default: 1')
     p.add_argument('--max-clips', type=int, help='stop the run after N clips (resumable)')
     p.add_argument('--no-progress', action='store_true', help='no progress bar')
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    for option in ('smooth', 'clip_len', 'frame_interval', 'threads', 'save_every', 'max_clips'):
+        cli.at_least('--' + option.replace('_', '-'), getattr(args, option), 1)
+    cli.at_least('--min-bout', args.min_bout, 0)
+    cli.positive('--stride', args.stride)
+    cli.positive('--save-interval', args.save_interval)
+    if args.session is not None:
+        try:
+            re.compile(args.session)
+        except re.error as e:
+            raise UsageError(f'--session {args.session!r} is not a regular expression: '
+                             f'{e}') from None
+    cli.check_device(args.device)
+    return args
 
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    cli.existing_file(args.config, 'config file')
+    cli.existing_file(args.checkpoint, 'checkpoint file')
+    cli.existing_file(args.labels, 'labels file')
     if args.threads:
         torch.set_num_threads(args.threads)
-    clf = StreamingClassifier(args.config, args.checkpoint, device=args.device)
+    clf = StreamingClassifier(args.config, args.checkpoint, device=args.device,
+                              cfg_options=args.cfg_options)
     if args.clip_len or args.frame_interval or args.stride:
         s = clf.schedule
         clf.schedule = ClipSchedule(args.clip_len or s.clip_len,
@@ -82,4 +107,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    sys.exit(cli.run(main))

@@ -4,20 +4,23 @@
     bash tools/dist_test.sh CONFIG CHECKPOINT GPUS [same options]
 
 Prints the test metrics (top-1/top-5 accuracy for the Swin configs). Official Video Swin files
-load as they are; every flag only edits the config.
+load as they are; every flag only edits the config. Exit status 0, or 2 with one ``error:`` line
+for bad input. Like mmaction2's tool, no ``--device``: the Runner places the model.
 """
 import argparse
 import os
 import os.path as osp
 import sys
 
-from mmengine.config import Config, DictAction
+from mmengine.config import Config
 from mmengine.runner import Runner
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))  # a checkout without install
 import video_swin_plugin.registry  # noqa: E402,F401  (registers the plugin scope; compat fixes)
 import video_swin_plugin.engine  # noqa: E402,F401
+from video_swin_plugin import cli  # noqa: E402
 from video_swin_plugin.engine.config_check import merge_cfg_options  # noqa: E402
+from video_swin_plugin.errors import UsageError  # noqa: E402
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -27,9 +30,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--work-dir', help='where the metrics log goes '
                         '(default: ./work_dirs/<config name>)')
     parser.add_argument('--dump', help='also save the predictions to this .pkl file')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction, default=None,
-                        help='override config settings, key=value (nested keys with dots); '
-                        'an unknown key path is an error')
+    cli.add_cfg_options_arg(parser)
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
                         default='none', help='job launcher (dist_test.sh: pytorch)')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
@@ -47,21 +48,20 @@ def merge_args(cfg: Config, args: argparse.Namespace) -> Config:
     elif cfg.get('work_dir') is None:
         cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
     if not osp.isfile(args.checkpoint):
-        raise FileNotFoundError(f'checkpoint not found: {args.checkpoint}')
+        raise FileNotFoundError(f'checkpoint file not found: {args.checkpoint}')
     cfg.load_from = args.checkpoint
     if args.dump is not None:
         if not args.dump.endswith(('.pkl', '.pickle')):
-            raise ValueError(f'--dump must name a .pkl file, got {args.dump}')
+            raise UsageError(f'--dump must name a .pkl file, got {args.dump}')
         evaluators = cfg.test_evaluator
         evaluators = list(evaluators) if isinstance(evaluators, (list, tuple)) else [evaluators]
         cfg.test_evaluator = evaluators + [dict(type='DumpResults', out_file_path=args.dump)]
     return cfg
 
 
-def main(argv=None) -> dict:
-    args = parse_args(argv)
-    if not osp.isfile(args.config):
-        raise SystemExit(f'config file not found: {args.config}')
+def test_metrics(args: argparse.Namespace) -> dict:
+    """Test the checkpoint; print and return the metrics (``{'acc/top1': ..., ...}``)."""
+    cli.existing_file(args.config, 'config file')
     cfg = merge_args(Config.fromfile(args.config), args)
     metrics = Runner.from_cfg(cfg).test()
     print('test metrics: ' + ', '.join(f'{k}={v:.4f}' if isinstance(v, float) else f'{k}={v}'
@@ -69,5 +69,10 @@ def main(argv=None) -> dict:
     return metrics
 
 
+def main(argv=None) -> int:
+    test_metrics(parse_args(argv))
+    return 0
+
+
 if __name__ == '__main__':
-    main()
+    sys.exit(cli.run(main))

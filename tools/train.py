@@ -5,6 +5,8 @@
 
 Every flag only edits the config; the Runner does the rest. The plugin is imported here, so any
 config with ``default_scope='video_swin_plugin'`` (or ``type='video_swin_plugin.X'``) builds.
+Exit status 0, or 2 with one ``error:`` line for bad input. Like mmaction2's tool, no
+``--device``: the Runner places the model.
 """
 import argparse
 import os
@@ -12,14 +14,16 @@ import os.path as osp
 import sys
 
 import torch
-from mmengine.config import Config, DictAction
+from mmengine.config import Config
 from mmengine.logging import print_log
 from mmengine.runner import Runner
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))  # a checkout without install
 import video_swin_plugin.registry  # noqa: E402,F401  (registers the plugin scope; compat fixes)
 import video_swin_plugin.engine  # noqa: E402,F401
+from video_swin_plugin import cli  # noqa: E402
 from video_swin_plugin.engine.config_check import merge_cfg_options  # noqa: E402
+from video_swin_plugin.errors import UsageError  # noqa: E402
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -39,9 +43,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--seed', type=int, default=None, help='random seed')
     parser.add_argument('--deterministic', action='store_true',
                         help='deterministic cuDNN settings')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction, default=None,
-                        help='override config settings, key=value (nested keys with dots, '
-                        'lists as key="[a,b]"); an unknown key path is an error')
+    cli.add_cfg_options_arg(parser)
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
                         default='none', help='job launcher (dist_train.sh: pytorch)')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
@@ -66,7 +68,7 @@ def merge_args(cfg: Config, args: argparse.Namespace) -> Config:
             print_log('--amp ignored: no CUDA device, training in fp32', logger='current',
                       level=30)
         elif wrapper not in ('OptimWrapper', 'AmpOptimWrapper', 'AmpIfCudaOptimWrapper'):
-            raise ValueError(f'--amp cannot replace the custom optim_wrapper type {wrapper!r}')
+            raise UsageError(f'--amp cannot replace the custom optim_wrapper type {wrapper!r}')
         else:
             cfg.optim_wrapper.type = 'AmpOptimWrapper'
             cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
@@ -88,13 +90,13 @@ def merge_args(cfg: Config, args: argparse.Namespace) -> Config:
     return cfg
 
 
-def main(argv=None) -> None:
+def main(argv=None) -> int:
     args = parse_args(argv)
-    if not osp.isfile(args.config):
-        raise SystemExit(f'config file not found: {args.config}')
+    cli.existing_file(args.config, 'config file')
     cfg = merge_args(Config.fromfile(args.config), args)
     Runner.from_cfg(cfg).train()
+    return 0
 
 
 if __name__ == '__main__':
-    main()
+    sys.exit(cli.run(main))

@@ -7,7 +7,9 @@ bright block wandering, NREM = dim and still, REM = mid-grey with twitches), tra
 demo/sowsleep_synthetic_tiny.py on them with the project's Runner recipe (LongVideoDataset, K
 consecutive clips, FAM memory carried through them), scores held-out recordings, and saves the
 weights as plain tensors (a file loadable with ``weights_only=True``), with a note of what it
-was trained on. The model has seen nothing but these synthetic videos.
+was trained on. The model has seen nothing but these synthetic videos. Exit status 0, or 2 with
+one ``error:`` line for a bad option value. Like tools/train.py, no ``--device``: the Runner
+places the model.
 """
 import argparse
 import os
@@ -18,6 +20,7 @@ import time
 import torch
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))  # a checkout without install
+from video_swin_plugin import cli  # noqa: E402
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 CONFIG = osp.join(REPO, 'demo', 'sowsleep_synthetic_tiny.py')
@@ -32,7 +35,11 @@ def parse_args(argv=None):
     p.add_argument('--minutes', type=float, default=5.0, help='length of each recording')
     p.add_argument('--seed', type=int, default=0)
     p.add_argument('--threads', type=int, default=2)
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    for option in ('epochs', 'recordings', 'threads'):
+        cli.at_least('--' + option, getattr(args, option), 1)
+    cli.positive('--minutes', args.minutes)
+    return args
 
 
 def main(argv=None) -> int:
@@ -96,4 +103,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    sys.exit(cli.run(main))

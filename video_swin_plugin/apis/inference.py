@@ -19,7 +19,7 @@ from typing import Dict, List, Optional, Sequence, Union
 import torch
 from torch import nn
 
-from ..errors import ConfigError, VideoReadError
+from ..errors import AnnotationError, ConfigError, UsageError, VideoReadError
 
 PACKAGE_ROOT = Path(__file__).resolve().parents[1]  # .../video_swin_plugin
 ConfigLike = Union[str, os.PathLike, 'mmengine.Config']  # noqa: F821
@@ -45,9 +45,9 @@ def load_label_map(path: Union[str, os.PathLike],
         names.pop()
     for lineno, name in enumerate(names, 1):
         if not name:
-            raise ValueError(f'{file}:{lineno}: empty class name')
+            raise AnnotationError(f'{file}:{lineno}: empty class name')
     if num_classes is not None and len(names) != num_classes:
-        raise ValueError(f'label map {file} has {len(names)} class names, the model has '
+        raise AnnotationError(f'label map {file} has {len(names)} class names, the model has '
                          f'{num_classes} classes')
     return names
 
