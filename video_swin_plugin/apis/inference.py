@@ -19,7 +19,7 @@ from typing import Dict, List, Optional, Sequence, Union
 import torch
 from torch import nn
 
-from ..errors import AnnotationError, ConfigError, UsageError, VideoReadError
+from ..errors import AnnotationError, ConfigError, VideoReadError
 
 PACKAGE_ROOT = Path(__file__).resolve().parents[1]  # .../video_swin_plugin
 ConfigLike = Union[str, os.PathLike, 'mmengine.Config']  # noqa: F821
