@@ -5,7 +5,7 @@ checkpoints (``swin_*_patch244_window877_*.pth``) load strictly with no conversi
 PyTorch: nothing here imports mmengine or mmaction. Inside the backbone features stay
 channels-last ``Tensor[B, D, H, W, C]``; outputs are ``Tensor[B, C, D, H, W]``.
 """
-from typing import Callable, Optional, Sequence, Tuple, Union
+from typing import Callable, List, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn.functional as F
@@ -349,19 +349,71 @@ class SwinTransformer3D(nn.Module):
             state_dict = inflate_2d_swin(state_dict, self)
         load_backbone_weights(self, state_dict, strict=True, source=path)
 
-    def forward(self, x: torch.Tensor) -> Union[torch.Tensor, Tuple[torch.Tensor, ...]]:
-        """x (Tensor[B, C, T, H, W]) -> Tensor[B, C', T', H', W'] per output stage."""
+    def _check_input(self, x: torch.Tensor) -> None:
         if x.ndim != 5:
             raise ValueError(f'SwinTransformer3D expects a 5-D input (B, C, T, H, W), got '
                              f'{x.ndim}-D of shape {tuple(x.shape)}')
         if x.shape[1] != self.in_chans:
             raise ValueError(f'SwinTransformer3D expects {self.in_chans} input channels '
                              f'(in_chans) at dim 1, got {x.shape[1]} in shape {tuple(x.shape)}')
+
+    def _stage_indices(self, indices: Union[None, int, Sequence[int]]) -> List[int]:
+        """Stages taken by ``indices``, as timm reads them: None all, an int n the last n,
+        a sequence those stages (negative counts from the end)."""
+        n = self.num_layers
+        if indices is None:
+            indices = n
+        if isinstance(indices, int):
+            if not 0 < indices <= n:
+                raise ValueError(f'indices={indices} asks for the last {indices} stages of '
+                                 f'{n}; an int must lie in [1, {n}]')
+            return list(range(n - indices, n))
+        take = []
+        for i in indices:
+            if not -n <= i < n:
+                raise ValueError(f'stage index {i} is out of range for {n} stages '
+                                 f'([-{n}, {n}))')
+            take.append(i % n)
+        if not take:
+            raise ValueError('indices is empty: name at least one stage')
+        return take
+
+    def forward_intermediates(self,
+                              x: torch.Tensor,
+                              indices: Union[None, int, Sequence[int]] = None,
+                              norm: bool = True,
+                              stop_early: bool = True) -> List[torch.Tensor]:
+        """The outputs of the stages ``indices``, in stage order (the shape of timm's
+        ``forward_intermediates``, intermediates only).
+
+        Args:
+            x (Tensor[B, C, T, H, W]): Input clips.
+            indices (int or Sequence[int], optional): None takes every stage, an int n the
+                last n stages, a sequence those stages (negative counts from the end).
+                Defaults to None.
+            norm (bool): Pass each output through its stage's output norm where the backbone
+                has one (the stages of ``out_indices``); other stages come out raw.
+                Defaults to True.
+            stop_early (bool): Run no stage after the last one taken. Defaults to True.
+
+        Returns:
+            List[Tensor[B, C_i, T', H_i, W_i]]: one per stage taken.
+        """
+        take = self._stage_indices(indices)
+        self._check_input(x)
         x = self.pos_drop(self.patch_embed(x))  # B, D, H, W, C
+        last = max(take) if stop_early else self.num_layers - 1
         outs = []
-        for i, layer in enumerate(self.layers):
+        for i, layer in enumerate(self.layers[:last + 1]):
             out, x = layer(x)
-            if i in self.out_indices:
-                out = getattr(self, self._norm_name(i))(out)
+            if i in take:
+                if norm and i in self.out_indices:
+                    out = getattr(self, self._norm_name(i))(out)
                 outs.append(out.permute(0, 4, 1, 2, 3).contiguous())  # B, C, D, H, W
+        return outs
+
+    def forward(self, x: torch.Tensor) -> Union[torch.Tensor, Tuple[torch.Tensor, ...]]:
+        """x (Tensor[B, C, T, H, W]) -> Tensor[B, C', T', H', W'] per stage of ``out_indices``
+        (one tensor for an int ``out_indices``, else a tuple), through their norms."""
+        outs = self.forward_intermediates(x, self.out_indices)
         return outs[0] if self.single_output else tuple(outs)
