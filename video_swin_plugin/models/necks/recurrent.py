@@ -33,6 +33,9 @@ class FAMMemory(_FAMMemoryFields):
 
     def __new__(cls, tokens, fresh=None) -> 'FAMMemory':
         if fresh is None:
+            if isinstance(tokens, torch.Tensor):
+                raise TypeError('FAMMemory takes two tensors (tokens, fresh) or one iterable '
+                                'of them, got one tensor')
             tokens, fresh = tokens
         return super().__new__(cls, tokens, fresh)
 
