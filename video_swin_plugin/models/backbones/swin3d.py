@@ -15,6 +15,8 @@ from torch.utils.checkpoint import checkpoint
 from ..layers.attention import WindowAttention3D
 from ..layers.drop import DropPath
 from ..layers.init import init_linear_and_norm
+from ..layers.mlp import Mlp
+from ..layers.stage_indices import take_indices
 from ..layers.window_ops import WindowPlan, window_plan
 
 # embed_dim, depths, num_heads of the published models.
@@ -24,21 +26,6 @@ ARCH_SETTINGS = {
     'base': (128, (2, 2, 18, 2), (4, 8, 16, 32)),
     'large': (192, (2, 2, 18, 2), (6, 12, 24, 48)),
 }
-
-
-class Mlp(nn.Module):
-    """Feed-forward: Linear -> activation -> dropout -> Linear -> dropout."""
-
-    def __init__(self, dim: int, hidden_dim: int, *, act_layer: Callable = nn.GELU,
-                 drop: float = 0.0) -> None:
-        super().__init__()
-        self.fc1 = nn.Linear(dim, hidden_dim)
-        self.act = act_layer()
-        self.fc2 = nn.Linear(hidden_dim, dim)
-        self.drop = nn.Dropout(drop)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.drop(self.fc2(self.drop(self.act(self.fc1(x)))))
 
 
 class SwinTransformerBlock3D(nn.Module):
@@ -357,27 +344,6 @@ class SwinTransformer3D(nn.Module):
             raise ValueError(f'SwinTransformer3D expects {self.in_chans} input channels '
                              f'(in_chans) at dim 1, got {x.shape[1]} in shape {tuple(x.shape)}')
 
-    def _stage_indices(self, indices: Union[None, int, Sequence[int]]) -> List[int]:
-        """Stages taken by ``indices``, as timm reads them: None all, an int n the last n,
-        a sequence those stages (negative counts from the end)."""
-        n = self.num_layers
-        if indices is None:
-            indices = n
-        if isinstance(indices, int):
-            if not 0 < indices <= n:
-                raise ValueError(f'indices={indices} asks for the last {indices} stages of '
-                                 f'{n}; an int must lie in [1, {n}]')
-            return list(range(n - indices, n))
-        take = []
-        for i in indices:
-            if not -n <= i < n:
-                raise ValueError(f'stage index {i} is out of range for {n} stages '
-                                 f'([-{n}, {n}))')
-            take.append(i % n)
-        if not take:
-            raise ValueError('indices is empty: name at least one stage')
-        return take
-
     def forward_intermediates(self,
                               x: torch.Tensor,
                               indices: Union[None, int, Sequence[int]] = None,
@@ -399,7 +365,7 @@ class SwinTransformer3D(nn.Module):
         Returns:
             List[Tensor[B, C_i, T', H_i, W_i]]: one per stage taken.
         """
-        take = self._stage_indices(indices)
+        take = take_indices(self.num_layers, indices)
         self._check_input(x)
         x = self.pos_drop(self.patch_embed(x))  # B, D, H, W, C
         last = max(take) if stop_early else self.num_layers - 1
