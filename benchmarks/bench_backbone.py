@@ -28,10 +28,11 @@ from typing import Callable, Dict, List, Tuple
 
 import torch
 
-# the published Video Swin K400 models: patch (2, 4, 4), window (8, 7, 7), patch norm
-ARCHS = {'tiny': (96, (2, 2, 6, 2), (3, 6, 12, 24)),
-         'small': (96, (2, 2, 18, 2), (3, 6, 12, 24)),
-         'base': (128, (2, 2, 18, 2), (4, 8, 16, 32))}
+from video_swin_plugin.models.backbones.swin3d import ARCH_SETTINGS
+
+# the published Video Swin K400 models: patch (2, 4, 4), window (8, 7, 7), patch norm;
+# (embed_dim, depths, num_heads) as the backbone's arch shorthand has them
+ARCHS = {name: ARCH_SETTINGS[name] for name in ('tiny', 'small', 'base')}
 # dense bf16 peak in TFLOP/s, for model FLOP utilisation; --peak-tflops overrides
 BF16_PEAK_TFLOPS = {'H100': 989.0, 'H200': 989.0, 'A100': 312.0, 'L40S': 362.0, 'L4': 121.0}
 

@@ -1,4 +1,6 @@
 """FAMNeck and SequenceRecognizer3D: equivalences, reset, bounded state, contracts."""
+import io
+
 import numpy as np
 import pytest
 import torch
@@ -7,6 +9,8 @@ from mmengine.registry import init_default_scope
 
 from .conftest import TINY_SWIN
 from video_swin_plugin.models.necks import FAMNeck
+from video_swin_plugin.models.necks.recurrent import (FAMMemory, RecurrentNeck,
+                                                      StreamingRecognizer)
 
 MEAN, STD = [123.675, 116.28, 103.53], [58.395, 57.12, 57.375]
 
@@ -75,7 +79,7 @@ def test_first_update_uses_a_zero_residual():
     with torch.no_grad():
         tokens = m.tokens(x)
         mem0, fresh = m.init_memory(1)
-        _, new = m.step(x, (mem0, fresh))
+        _, new = m.step(x, FAMMemory(mem0, fresh))
         h = layer.norm1(torch.cat([mem0[:, 0], tokens], 1))
         a = layer.attn(h)[:, :3]
         expected = a + layer.mlp(layer.norm2(a))  # no "+ mem0": zero residual
@@ -151,6 +155,38 @@ def test_autocast_keeps_the_memory_dtype_and_size():
             out, memory = m.step(x, memory)
     assert torch.isfinite(out).all()
     assert memory[0].dtype == torch.float32 and memory[0].shape == (2, 2, 3, 16)
+
+
+def test_memory_contract():
+    m = neck()
+    assert isinstance(m, RecurrentNeck)
+    x = torch.randn(3, 24, 2, 3, 3)
+    init = m.init_memory(3)
+    with torch.no_grad():
+        _, memory = m.step(x, init)
+        _, after = m.step(x, memory)
+        _, one = m.step(x[1:2], memory.select(1))  # one recording steps as it does in the batch
+    assert isinstance(memory, FAMMemory) and memory.batch_size == 3
+    torch.testing.assert_close(one.tokens, after.select(1).tokens)
+    assert torch.equal(FAMMemory.cat([memory.select(i) for i in range(3)]).tokens, memory.tokens)
+    mixed = init.where(torch.tensor([True, False, True]), memory)
+    assert torch.equal(mixed.tokens[0], memory.tokens[0])
+    assert torch.equal(mixed.tokens[1], init.tokens[1])
+    assert mixed.fresh.tolist() == [0, 1, 0]
+    assert not init.detach().tokens.requires_grad and init.tokens.requires_grad
+    assert memory.to(torch.float64).tokens.dtype == torch.float64
+    # saved as it is or as a state dict, it loads with weights_only=True
+    buf = io.BytesIO()
+    torch.save(dict(memory=memory, state=memory.state_dict()), buf)
+    buf.seek(0)
+    loaded = torch.load(buf, weights_only=True)
+    for back in (loaded['memory'], FAMMemory.from_state_dict(loaded['state'])):
+        assert isinstance(back, FAMMemory)
+        assert torch.equal(back.tokens, memory.tokens) and torch.equal(back.fresh, memory.fresh)
+    rebuilt = type(memory)(t.double() for t in memory)  # rebuilt by its type, as a tuple is
+    assert isinstance(rebuilt, FAMMemory) and rebuilt.tokens.dtype == torch.float64
+    with pytest.raises(TypeError, match='FAMMemory'):
+        m.step(x, tuple(memory))
 
 
 # ---- the sequence recognizer ------------------------------------------------------------------
@@ -233,6 +269,8 @@ def test_random_state_passing_keeps_a_detached_memory():
 
 def test_clip_only_recognizer_and_input_errors():
     model = recognizer(with_neck=False)
+    assert isinstance(model, StreamingRecognizer) and not model.with_memory
+    assert recognizer().with_memory
     assert model.init_memory(2) is None
     scores, memory = model.predict_clip(torch.rand(2, 3, 4, 32, 32) * 255, None)
     assert scores.shape == (2, 3) and memory is None

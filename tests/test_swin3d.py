@@ -174,3 +174,63 @@ def test_wrong_input_raises_value_error(shape, message):
     model = SwinTransformer3D(**TINY_SWIN)
     with pytest.raises(ValueError, match=message):
         model(torch.randn(shape))
+
+
+def _stage_by_hook(model, x, stage):
+    """A stage's output as apis/features.py took it before forward_intermediates: a forward
+    hook on the stage, then that stage's output norm where the backbone has one."""
+    captured = {}
+    handle = model.layers[stage].register_forward_hook(lambda m, a, out: captured.update(x=out[0]))
+    try:
+        model(x)
+    finally:
+        handle.remove()
+    out = captured['x']  # B, D, H, W, C
+    if stage in model.out_indices:
+        out = getattr(model, 'norm' if stage == model.num_layers - 1 else f'norm{stage}')(out)
+    return out.permute(0, 4, 1, 2, 3)
+
+
+@pytest.mark.parametrize('out_indices', [(0, 1, 2, 3), -1])
+def test_forward_intermediates_equals_the_hooked_stage_and_forward(out_indices):
+    model = SwinTransformer3D(**TINY_SWIN, out_indices=out_indices).eval()
+    with torch.no_grad():  # norms off their identity init, so a skipped norm would show
+        for name, p in model.named_parameters():
+            if name.startswith('norm'):
+                p.add_(torch.randn_like(p) * 0.5)
+    x = torch.randn(1, 3, 8, 64, 64)
+    with torch.no_grad():
+        every = model.forward_intermediates(x)
+        assert [o.shape[1:] for o in every] == [(16, 4, 16, 16), (32, 4, 8, 8), (64, 4, 4, 4),
+                                                (128, 4, 2, 2)]
+        for stage in range(4):
+            got = model.forward_intermediates(x, [stage])[0]
+            assert torch.equal(got, _stage_by_hook(model, x, stage))
+            assert torch.equal(got, every[stage])
+            if stage in model.out_indices:  # = forward() of a backbone outputting this stage
+                single = SwinTransformer3D(**TINY_SWIN, out_indices=stage).eval()
+                single.load_state_dict({k: model.state_dict()[k] for k in single.state_dict()})
+                assert torch.equal(got, single(x))
+        assert torch.equal(model.forward_intermediates(x, [-1])[0], every[3])
+        assert all(torch.equal(a, b) for a, b in zip(model.forward_intermediates(x, 2), every[2:]))
+
+
+def test_forward_intermediates_norm_and_stop_early():
+    model = SwinTransformer3D(**TINY_SWIN, out_indices=(1, 3)).eval()
+    x = torch.randn(1, 3, 8, 64, 64)
+    ran = []
+    for i, layer in enumerate(model.layers):
+        layer.register_forward_hook(lambda m, a, out, i=i: ran.append((i, out[0])))
+    with torch.no_grad():
+        normed, = model.forward_intermediates(x, [1])
+        assert [i for i, _ in ran] == [0, 1]  # stops after the last stage taken
+        raw = ran[1][1].permute(0, 4, 1, 2, 3)
+        assert torch.equal(normed, model.norm1(ran[1][1]).permute(0, 4, 1, 2, 3))
+        ran.clear()
+        unnormed, = model.forward_intermediates(x, [1], norm=False, stop_early=False)
+        assert [i for i, _ in ran] == [0, 1, 2, 3]
+        assert torch.equal(unnormed, raw) and not torch.allclose(unnormed, normed)
+    for bad, message in [([4], 'stage index 4 is out of range for 4 stages'),
+                         (0, r'an int must lie in \[1, 4\]'), ([], 'indices is empty')]:
+        with pytest.raises(ValueError, match=message):
+            model.forward_intermediates(x, bad)

@@ -49,32 +49,14 @@ def _last(x):
 def _stage_features(backbone: nn.Module, x: torch.Tensor, stage: int) -> torch.Tensor:
     """Output of backbone stage ``stage``, ``Tensor[B, C_i, T', H_i, W_i]``, through that stage's
     output norm where the backbone has one (``out_indices``), raw otherwise."""
-    layers = getattr(backbone, 'layers', None)
-    if layers is None or not 0 <= stage < len(layers):
+    forward_intermediates = getattr(backbone, 'forward_intermediates', None)
+    if forward_intermediates is None:
+        raise ValueError(f'stage={stage} needs a backbone with forward_intermediates '
+                         f'(SwinTransformer3D); {type(backbone).__name__} has none')
+    if not 0 <= stage < backbone.num_layers:
         raise ValueError(f'stage {stage} is not a stage of {type(backbone).__name__} '
-                         f'({len(layers) if layers is not None else 0} stages)')
-    captured = {}
-
-    class _Done(Exception):
-        pass
-
-    def hook(module, args, output):
-        captured['x'] = output[0]  # (stage output, downsampled): Tensor[B, D, H, W, C]
-        raise _Done  # later stages are not needed
-
-    handle = layers[stage].register_forward_hook(hook)
-    try:
-        backbone(x)
-    except _Done:
-        pass
-    finally:
-        handle.remove()
-    out = captured['x']
-    norm_name = backbone._norm_name(stage) if hasattr(backbone, '_norm_name') else None
-    norm = getattr(backbone, norm_name, None) if norm_name else None
-    if stage in getattr(backbone, 'out_indices', ()) and norm is not None:
-        out = norm(out)
-    return out.permute(0, 4, 1, 2, 3)  # B, C, D, H, W
+                         f'({backbone.num_layers} stages)')
+    return forward_intermediates(x, [stage])[0]
 
 
 def view_embeddings(model: nn.Module, inputs: torch.Tensor, stage: Stage = 'backbone',

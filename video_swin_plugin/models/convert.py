@@ -54,8 +54,6 @@ def load_backbone_weights(backbone: nn.Module, state_dict: Mapping[str, torch.Te
     load_checked(backbone, backbone_state_dict(state_dict), strict, source)
 
 
-
-
 # ---------------------------------------------------------------------------------------------
 # ImageNet 2D Swin -> 3D backbone.
 #

@@ -5,7 +5,7 @@ checkpoints (``swin_*_patch244_window877_*.pth``) load strictly with no conversi
 PyTorch: nothing here imports mmengine or mmaction. Inside the backbone features stay
 channels-last ``Tensor[B, D, H, W, C]``; outputs are ``Tensor[B, C, D, H, W]``.
 """
-from typing import Callable, Optional, Sequence, Tuple, Union
+from typing import Callable, List, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn.functional as F
@@ -15,8 +15,9 @@ from torch.utils.checkpoint import checkpoint
 from ..layers.attention import WindowAttention3D
 from ..layers.drop import DropPath
 from ..layers.init import init_linear_and_norm
-from ..layers.window_ops import (WindowPlan, permute_rows, window_partition, window_plan,
-                                 window_reverse)
+from ..layers.mlp import Mlp
+from ..layers.stage_indices import take_indices
+from ..layers.window_ops import WindowPlan, window_plan
 
 # embed_dim, depths, num_heads of the published models.
 ARCH_SETTINGS = {
@@ -27,27 +28,13 @@ ARCH_SETTINGS = {
 }
 
 
-class Mlp(nn.Module):
-    """Feed-forward: Linear -> activation -> dropout -> Linear -> dropout."""
-
-    def __init__(self, dim: int, hidden_dim: int, act_layer: Callable = nn.GELU,
-                 drop: float = 0.0) -> None:
-        super().__init__()
-        self.fc1 = nn.Linear(dim, hidden_dim)
-        self.act = act_layer()
-        self.fc2 = nn.Linear(hidden_dim, dim)
-        self.drop = nn.Dropout(drop)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.drop(self.fc2(self.drop(self.act(self.fc1(x)))))
-
-
 class SwinTransformerBlock3D(nn.Module):
     """(Shifted) window attention then MLP, each in a pre-norm residual branch."""
 
     def __init__(self,
                  dim: int,
                  num_heads: int,
+                 *,
                  window_size: Sequence[int] = (2, 7, 7),
                  shift_size: Sequence[int] = (0, 0, 0),
                  mlp_ratio: float = 4.0,
@@ -67,49 +54,17 @@ class SwinTransformerBlock3D(nn.Module):
             raise ValueError(f'shift_size {self.shift_size} must lie in [0, window_size '
                              f'{self.window_size})')
         self.norm1 = norm_layer(dim)
-        self.attn = WindowAttention3D(dim, self.window_size, num_heads, qkv_bias, qk_scale,
-                                      attn_drop, drop, fused_attention, official_shrunk_bias)
+        self.attn = WindowAttention3D(dim, self.window_size, num_heads, qkv_bias=qkv_bias,
+                                      qk_scale=qk_scale, attn_drop=attn_drop, proj_drop=drop,
+                                      fused=fused_attention,
+                                      official_shrunk_bias=official_shrunk_bias)
         self.drop_path = DropPath(drop_path)
         self.norm2 = norm_layer(dim)
-        self.mlp = Mlp(dim, int(dim * mlp_ratio), act_layer, drop)
-
-    def _attention(self, x: torch.Tensor, plan: WindowPlan, recompute: bool) -> torch.Tensor:
-        B, D, H, W, C = x.shape
-        window_size, shift_size = plan.window_size, plan.shift_size
-        x = self.norm1(x)
-        # pad (after the norm, as the original) to whole windows at the far end of each axis
-        pd, ph, pw = plan.pad
-        if pd or ph or pw:
-            x = F.pad(x, (0, 0, 0, pw, 0, ph, 0, pd))
-        if self.attn.fused:
-            # cyclic shift + partition as one gather, windows sorted by the mask they need
-            _, Dp, Hp, Wp, _ = x.shape
-            windows = permute_rows(x.reshape(-1, C), plan.gather, plan.inverse)  # nW*B*N, C
-            N = window_size[0] * window_size[1] * window_size[2]
-            windows = self.attn(windows.view(-1, N, C), window_size, mask=plan.masks,
-                                groups=plan.groups, recompute=recompute)
-            # reverse partition + shift as one gather
-            x = permute_rows(windows.view(-1, C), plan.inverse, plan.gather)
-            x = x.view(B, Dp, Hp, Wp, C)
-            return x[:, :D, :H, :W].contiguous() if pd or ph or pw else x
-        # the explicit path: the original's roll / partition / reverse, bit for bit
-        _, Dp, Hp, Wp, _ = x.shape
-        shifted = any(s > 0 for s in shift_size)
-        if shifted:
-            x = torch.roll(x, shifts=[-s for s in shift_size], dims=(1, 2, 3))
-        windows = window_partition(x, window_size)  # B * nW, N, C
-        num_windows = windows.shape[0] // B
-        windows = self.attn(windows, window_size, num_windows, plan.explicit_mask)
-        x = window_reverse(windows, window_size, B, Dp, Hp, Wp)  # B, Dp, Hp, Wp, C
-        if shifted:
-            x = torch.roll(x, shifts=list(shift_size), dims=(1, 2, 3))
-        if pd or ph or pw:
-            x = x[:, :D, :H, :W, :].contiguous()
-        return x
+        self.mlp = Mlp(dim, int(dim * mlp_ratio), act_layer=act_layer, drop=drop)
 
     def _attention_branch(self, x: torch.Tensor, plan: WindowPlan,
                           recompute: bool) -> torch.Tensor:
-        return self.drop_path(self._attention(x, plan, recompute))
+        return self.drop_path(self.attn(self.norm1(x), plan, recompute))
 
     def _mlp_branch(self, x: torch.Tensor) -> torch.Tensor:
         return self.drop_path(self.mlp(self.norm2(x)))
@@ -160,6 +115,7 @@ class BasicLayer(nn.Module):
                  dim: int,
                  depth: int,
                  num_heads: int,
+                 *,
                  window_size: Sequence[int] = (1, 7, 7),
                  mlp_ratio: float = 4.0,
                  qkv_bias: bool = False,
@@ -180,14 +136,16 @@ class BasicLayer(nn.Module):
             drop_path = [drop_path] * depth
         self.blocks = nn.ModuleList([
             SwinTransformerBlock3D(
-                dim, num_heads, self.window_size,
-                (0, 0, 0) if i % 2 == 0 else self.shift_size, mlp_ratio, qkv_bias, qk_scale,
-                drop, attn_drop, drop_path[i], norm_layer=norm_layer,
-                fused_attention=fused_attention, official_shrunk_bias=official_shrunk_bias)
-            for i in range(depth)
+                dim, num_heads, window_size=self.window_size,
+                shift_size=(0, 0, 0) if i % 2 == 0 else self.shift_size, mlp_ratio=mlp_ratio,
+                qkv_bias=qkv_bias, qk_scale=qk_scale, drop=drop, attn_drop=attn_drop,
+                drop_path=drop_path[i], norm_layer=norm_layer, fused_attention=fused_attention,
+                official_shrunk_bias=official_shrunk_bias) for i in range(depth)
         ])
-        self.downsample = downsample(dim, norm_layer) if downsample is not None else None
-        self._plans = {}  # (shifted, B, D, H, W, device, explicit) -> WindowPlan
+        self.downsample = (downsample(dim, norm_layer=norm_layer)
+                           if downsample is not None else None)
+        # shifted (bool) -> (key, WindowPlan) for the last input seen, key as in window_plans
+        self._plans = {}
 
     def window_plans(self, x: torch.Tensor) -> Tuple[WindowPlan, WindowPlan]:
         """The (plain, shifted) :class:`WindowPlan` for ``x (Tensor[B, D, H, W, C])``.
@@ -212,17 +170,17 @@ class BasicLayer(nn.Module):
     def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
         """x (Tensor[B, D, H, W, C]) -> (stage output, downsampled input of the next stage)."""
         plans = self.window_plans(x)
+        checkpointed = self.use_checkpoint and torch.is_grad_enabled()
         for i, blk in enumerate(self.blocks):
-            plan = plans[i % 2]
-            # checkpointing: each branch checkpointed, as the original
-            x = blk(x, plan, use_checkpoint=self.use_checkpoint and torch.is_grad_enabled())
+            x = blk(x, plans[i % 2], use_checkpoint=checkpointed)
         return x, (self.downsample(x) if self.downsample is not None else x)
 
 
 class PatchEmbed3D(nn.Module):
-    """Cut a video into 3D patches: ``Tensor[B, C, T, H, W] -> Tensor[B, T', H', W', embed_dim]``."""
+    """Cut a video into 3D patches: ``Tensor[B, C, T, H, W] -> Tensor[B, T', H', W', C]``
+    (C = ``embed_dim``)."""
 
-    def __init__(self, patch_size: Sequence[int] = (2, 4, 4), in_chans: int = 3,
+    def __init__(self, *, patch_size: Sequence[int] = (2, 4, 4), in_chans: int = 3,
                  embed_dim: int = 96, norm_layer: Optional[Callable] = None) -> None:
         super().__init__()
         self.patch_size = tuple(patch_size)
@@ -277,6 +235,7 @@ class SwinTransformer3D(nn.Module):
     """
 
     def __init__(self,
+                 *,
                  pretrained: Optional[str] = None,
                  pretrained2d: bool = True,
                  patch_size: Sequence[int] = (4, 4, 4),
@@ -323,19 +282,22 @@ class SwinTransformer3D(nn.Module):
         self.frozen_stages = frozen_stages
         self.num_features = [int(embed_dim * 2**i) for i in range(self.num_layers)]
 
-        self.patch_embed = PatchEmbed3D(self.patch_size, in_chans, embed_dim,
-                                        norm_layer if patch_norm else None)
+        self.patch_embed = PatchEmbed3D(patch_size=self.patch_size, in_chans=in_chans,
+                                        embed_dim=embed_dim,
+                                        norm_layer=norm_layer if patch_norm else None)
         self.pos_drop = nn.Dropout(p=drop_rate)
         dpr = torch.linspace(0, drop_path_rate, sum(depths)).tolist()  # stochastic depth decay
         self.layers = nn.ModuleList()
         for i, (depth, heads) in enumerate(zip(depths, num_heads)):
             start = sum(depths[:i])
             self.layers.append(
-                BasicLayer(self.num_features[i], depth, heads, self.window_size, mlp_ratio,
-                           qkv_bias, qk_scale, drop_rate, attn_drop_rate,
-                           dpr[start:start + depth], norm_layer,
-                           PatchMerging if i < self.num_layers - 1 else None, use_checkpoint,
-                           fused_attention, official_shrunk_bias))
+                BasicLayer(self.num_features[i], depth, heads, window_size=self.window_size,
+                           mlp_ratio=mlp_ratio, qkv_bias=qkv_bias, qk_scale=qk_scale,
+                           drop=drop_rate, attn_drop=attn_drop_rate,
+                           drop_path=dpr[start:start + depth], norm_layer=norm_layer,
+                           downsample=PatchMerging if i < self.num_layers - 1 else None,
+                           use_checkpoint=use_checkpoint, fused_attention=fused_attention,
+                           official_shrunk_bias=official_shrunk_bias))
         for i in self.out_indices:
             # the last stage's norm keeps the official name so official files load strictly
             self.add_module(self._norm_name(i), norm_layer(self.num_features[i]))
@@ -374,19 +336,50 @@ class SwinTransformer3D(nn.Module):
             state_dict = inflate_2d_swin(state_dict, self)
         load_backbone_weights(self, state_dict, strict=True, source=path)
 
-    def forward(self, x: torch.Tensor) -> Union[torch.Tensor, Tuple[torch.Tensor, ...]]:
-        """x (Tensor[B, C, T, H, W]) -> Tensor[B, C', T', H', W'] per output stage."""
+    def _check_input(self, x: torch.Tensor) -> None:
         if x.ndim != 5:
             raise ValueError(f'SwinTransformer3D expects a 5-D input (B, C, T, H, W), got '
                              f'{x.ndim}-D of shape {tuple(x.shape)}')
         if x.shape[1] != self.in_chans:
             raise ValueError(f'SwinTransformer3D expects {self.in_chans} input channels '
                              f'(in_chans) at dim 1, got {x.shape[1]} in shape {tuple(x.shape)}')
+
+    def forward_intermediates(self,
+                              x: torch.Tensor,
+                              indices: Union[None, int, Sequence[int]] = None,
+                              norm: bool = True,
+                              stop_early: bool = True) -> List[torch.Tensor]:
+        """The outputs of the stages ``indices``, in stage order (the shape of timm's
+        ``forward_intermediates``, intermediates only).
+
+        Args:
+            x (Tensor[B, C, T, H, W]): Input clips.
+            indices (int or Sequence[int], optional): None takes every stage, an int n the
+                last n stages, a sequence those stages (negative counts from the end).
+                Defaults to None.
+            norm (bool): Pass each output through its stage's output norm where the backbone
+                has one (the stages of ``out_indices``); other stages come out raw.
+                Defaults to True.
+            stop_early (bool): Run no stage after the last one taken. Defaults to True.
+
+        Returns:
+            List[Tensor[B, C_i, T', H_i, W_i]]: one per stage taken.
+        """
+        take = take_indices(self.num_layers, indices)
+        self._check_input(x)
         x = self.pos_drop(self.patch_embed(x))  # B, D, H, W, C
+        last = max(take) if stop_early else self.num_layers - 1
         outs = []
-        for i, layer in enumerate(self.layers):
+        for i, layer in enumerate(self.layers[:last + 1]):
             out, x = layer(x)
-            if i in self.out_indices:
-                out = getattr(self, self._norm_name(i))(out)
+            if i in take:
+                if norm and i in self.out_indices:
+                    out = getattr(self, self._norm_name(i))(out)
                 outs.append(out.permute(0, 4, 1, 2, 3).contiguous())  # B, C, D, H, W
+        return outs
+
+    def forward(self, x: torch.Tensor) -> Union[torch.Tensor, Tuple[torch.Tensor, ...]]:
+        """x (Tensor[B, C, T, H, W]) -> Tensor[B, C', T', H', W'] per stage of ``out_indices``
+        (one tensor for an int ``out_indices``, else a tuple), through their norms."""
+        outs = self.forward_intermediates(x, self.out_indices)
         return outs[0] if self.single_output else tuple(outs)

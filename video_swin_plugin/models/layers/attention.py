@@ -5,7 +5,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .window_ops import relative_position_index
+from .window_ops import (WindowPlan, permute_rows, relative_position_index, window_partition,
+                         window_reverse)
 
 # Elements of one chunk's (windows, nH, N, N) scores in the recomputing backward: ~32 MB fp32.
 RECOMPUTE_CHUNK_ELEMENTS = 1 << 23
@@ -124,9 +125,14 @@ def recomputed_window_attention(qkv: torch.Tensor, bias: torch.Tensor,
 
 
 class WindowAttention3D(nn.Module):
-    """Self-attention inside 3D windows, with a learned relative-position bias.
+    """Self-attention inside the (shifted) 3D windows of a feature map, with a learned
+    relative-position bias.
 
-    Parameter names are those of the original Video Swin, so its checkpoints load as they are.
+    Takes the whole map and its stage's :class:`~.window_ops.WindowPlan`, and does the
+    windowing itself (pad, cyclic shift, partition, and back), as torchvision's
+    ``shifted_window_attention_3d`` does, so the fused and explicit paths can window the
+    tokens each its own way. Parameter names are those of the original Video Swin, so its
+    checkpoints load as they are.
 
     Args:
         dim (int): Channels of the tokens.
@@ -136,9 +142,10 @@ class WindowAttention3D(nn.Module):
         qk_scale (float, optional): Overrides ``head_dim ** -0.5``. Defaults to None.
         attn_drop (float): Dropout on attention weights. Defaults to 0.
         proj_drop (float): Dropout after the output projection. Defaults to 0.
-        fused (bool): Use ``F.scaled_dot_product_attention`` with bias and shift mask
-            folded into one additive mask; False keeps the explicit softmax path.
-            Defaults to True.
+        fused (bool): Windows gathered in one permutation and sorted by shift mask, then
+            ``F.scaled_dot_product_attention`` with bias and shift mask folded into one
+            additive mask; False keeps the original's explicit roll, partition and softmax,
+            bit for bit. Defaults to True.
         official_shrunk_bias (bool): When the window shrinks to a small input, slice the
             full window's index ``[:N, :N]`` as the original does. That is wrong whenever the
             height or width shrinks; keep False unless you need the original's numbers bit
@@ -149,6 +156,7 @@ class WindowAttention3D(nn.Module):
                  dim: int,
                  window_size: Sequence[int],
                  num_heads: int,
+                 *,
                  qkv_bias: bool = True,
                  qk_scale: Optional[float] = None,
                  attn_drop: float = 0.0,
@@ -223,26 +231,13 @@ class WindowAttention3D(nn.Module):
         self._bias_cache = None
         super()._load_from_state_dict(*args, **kwargs)
 
-    def forward(self,
-                x: torch.Tensor,
-                window_size: Tuple[int, int, int],
-                num_windows: int = 1,
-                mask: Optional[torch.Tensor] = None,
-                groups: Optional[Sequence[Tuple[int, int, int]]] = None,
-                recompute: bool = True) -> torch.Tensor:
-        """Attend within windows.
+    def forward(self, x: torch.Tensor, plan: WindowPlan, recompute: bool = True) -> torch.Tensor:
+        """Attend within the windows of ``plan``.
 
         Args:
-            x (Tensor[BW, N, C]): Tokens grouped by window, ``BW`` windows in all.
-            window_size: The (possibly shrunk) window the N tokens fill.
-            num_windows (int): nW, windows per sample, when ``mask`` is per window.
-            mask (Tensor): Additive shift mask. Without ``groups``: ``Tensor[nW, N, N]``, one
-                per window of a sample, windows ordered sample-major (``B, nW``) as the
-                original. With ``groups``: ``Tensor[nK, N, N]``, one per kind of window.
-            groups: ``((start, end, kind), ...)`` covering the ``BW`` windows: windows
-                ``start:end`` take ``mask[kind]``, or no mask for kind -1 (see
-                :class:`~video_swin_plugin.models.layers.window_ops.WindowPlan`).
-                Fused path only.
+            x (Tensor[B, D, H, W, C]): The (normed) feature map, channels last.
+            plan (WindowPlan): Its stage's plan for this size and this block's shift; built
+                with ``explicit_mask=True`` for the explicit path when shifted.
             recompute (bool): When gradients are on, on CPU, keep no attention matrices for
                 backward and recompute them there in chunks (see
                 :func:`recomputed_window_attention`): less memory, and faster than SDPA's math
@@ -250,61 +245,62 @@ class WindowAttention3D(nn.Module):
                 attention dropout. Fused path only. Defaults to True.
 
         Returns:
-            Tensor[BW, N, C]
+            Tensor[B, D, H, W, C]
         """
-        BW, N, C = x.shape
-        nH, hd = self.num_heads, C // self.num_heads
-        if not self.fused:
-            if groups is not None:
-                raise ValueError('groups are for the fused path; the explicit path takes a '
-                                 'per-window mask')
-            return self._explicit(x, window_size, num_windows, mask)
+        B, D, H, W, C = x.shape
+        pd, ph, pw = plan.pad
+        if pd or ph or pw:  # whole windows: zeros at the far end of each axis, as the original
+            x = F.pad(x, (0, 0, 0, pw, 0, ph, 0, pd))
+        x = self._fused(x, plan, recompute) if self.fused else self._explicit(x, plan)
+        return x[:, :D, :H, :W].contiguous() if pd or ph or pw else x
+
+    def _fused(self, x: torch.Tensor, plan: WindowPlan, recompute: bool) -> torch.Tensor:
+        """Padded map ``Tensor[B, Dp, Hp, Wp, C]`` -> the same, windows taken and put back by
+        one gather each (shift folded in), attention grouped by shift mask."""
+        B, Dp, Hp, Wp, C = x.shape
+        nH = self.num_heads
+        N = plan.window_size[0] * plan.window_size[1] * plan.window_size[2]
+        windows = permute_rows(x.reshape(-1, C), plan.gather, plan.inverse)  # nW * B * N, C
+        qkv = self.qkv(windows.view(-1, N, C))  # nW * B, N, 3C
+        bias = self._bias(plan.window_size, qkv.dtype)  # nH, N, N
+        masks = plan.masks.to(qkv.dtype) if plan.masks is not None else None  # nK, N, N
         dropout = self.attn_drop.p if self.training else 0.0
-        qkv = self.qkv(x)  # BW, N, 3C
-        bias = self._bias(window_size, qkv.dtype)  # nH, N, N
-        if mask is not None:
-            mask = mask.to(qkv.dtype)
-        if groups is None:
-            if mask is None:
-                groups = ((0, BW, -1), )
-            else:  # per-window masks, sample-major: a group per window kind is ours to make
-                return self._per_window(qkv, bias, mask, num_windows, dropout)
         if (recompute and torch.is_grad_enabled() and dropout == 0.0 and x.device.type == 'cpu'
                 and not torch.compiler.is_compiling()):
-            x = recomputed_window_attention(qkv, bias, mask, groups, nH, self.scale)
+            out = recomputed_window_attention(qkv, bias, masks, plan.groups, nH, self.scale)
         else:
-            q, k, v = qkv.view(BW, N, 3, nH, hd).permute(2, 0, 3, 1, 4).unbind(0)
-            x = grouped_window_attention(q, k, v, bias, mask, groups, self.scale, dropout)
-        return self.proj_drop(self.proj(x))
+            q, k, v = qkv.view(-1, N, 3, nH, C // nH).permute(2, 0, 3, 1, 4).unbind(0)
+            out = grouped_window_attention(q, k, v, bias, masks, plan.groups, self.scale,
+                                           dropout)
+        out = self.proj_drop(self.proj(out))  # nW * B, N, C
+        return permute_rows(out.view(-1, C), plan.inverse, plan.gather).view(B, Dp, Hp, Wp, C)
 
-    def _per_window(self, qkv: torch.Tensor, bias: torch.Tensor, mask: torch.Tensor,
-                    num_windows: int, dropout: float) -> torch.Tensor:
-        """Fused attention with one mask per window (``Tensor[nW, N, N]``, sample-major)."""
-        BW, N, _ = qkv.shape
-        q, k, v = qkv.view(BW, N, 3, self.num_heads, -1).permute(2, 0, 3, 1, 4).unbind(0)
-        attn_mask = bias.unsqueeze(0) + mask.unsqueeze(1)  # nW, nH, N, N
-        outs = [
-            F.scaled_dot_product_attention(q[i:i + num_windows], k[i:i + num_windows],
-                                           v[i:i + num_windows], attn_mask=attn_mask,
-                                           dropout_p=dropout, scale=self.scale)
-            for i in range(0, BW, num_windows)
-        ]
-        x = torch.cat(outs).transpose(1, 2).reshape(BW, N, -1)
-        return self.proj_drop(self.proj(x))
-
-    def _explicit(self, x: torch.Tensor, window_size: Tuple[int, int, int], num_windows: int,
-                  mask: Optional[torch.Tensor]) -> torch.Tensor:
-        """The original's attention, the same operations in the same order, so its numbers
-        are reproduced bit for bit."""
-        BW, N, C = x.shape
+    def _explicit(self, x: torch.Tensor, plan: WindowPlan) -> torch.Tensor:
+        """The original's roll, partition, attention and reverse, the same operations in the
+        same order, so its numbers are reproduced bit for bit. Padded map in and out."""
+        B, Dp, Hp, Wp, C = x.shape
+        window_size, shift_size = plan.window_size, plan.shift_size
+        shifted = any(s > 0 for s in shift_size)
+        if shifted and plan.explicit_mask is None:
+            raise ValueError('the explicit path needs a shifted plan built with '
+                             'window_plan(..., explicit_mask=True)')
+        if shifted:
+            x = torch.roll(x, shifts=[-s for s in shift_size], dims=(1, 2, 3))
+        windows = window_partition(x, window_size)  # B * nW, N, C
+        BW, N, _ = windows.shape
+        nW = BW // B
         # 3, B, nW, nH, N, hd
-        qkv = self.qkv(x).view(BW // num_windows, num_windows, N, 3, self.num_heads,
-                               C // self.num_heads).permute(3, 0, 1, 4, 2, 5)
+        qkv = self.qkv(windows).view(B, nW, N, 3, self.num_heads,
+                                     C // self.num_heads).permute(3, 0, 1, 4, 2, 5)
         q, k, v = qkv.unbind(0)
         bias = self.relative_position_bias(window_size).to(q.dtype)  # nH, N, N
         attn = (q * self.scale) @ k.transpose(-2, -1) + bias
-        if mask is not None:
-            attn = attn + mask.to(q.dtype).unsqueeze(1)  # nW, 1, N, N
+        if shifted:
+            attn = attn + plan.explicit_mask.to(q.dtype).unsqueeze(1)  # nW, 1, N, N
         attn = self.attn_drop(attn.softmax(dim=-1))
-        x = (attn @ v).permute(0, 1, 3, 2, 4).reshape(BW, N, C)  # B * nW, N, nH * hd
-        return self.proj_drop(self.proj(x))
+        windows = (attn @ v).permute(0, 1, 3, 2, 4).reshape(BW, N, C)  # B * nW, N, nH * hd
+        windows = self.proj_drop(self.proj(windows))
+        x = window_reverse(windows, window_size, B, Dp, Hp, Wp)  # B, Dp, Hp, Wp, C
+        if shifted:
+            x = torch.roll(x, shifts=list(shift_size), dims=(1, 2, 3))
+        return x

@@ -45,18 +45,6 @@ def get_window_size(x_size: Sequence[int], window_size: Sequence[int],
     return tuple(use_window), tuple(use_shift)
 
 
-def compute_shift_mask(D: int, H: int, W: int, window_size: Size3, shift_size: Size3,
-                       device: torch.device) -> torch.Tensor:
-    """Additive mask ``Tensor[nW, N, N]`` for shifted windows on a padded ``D x H x W`` map.
-
-    Token pairs that come from different regions of the rolled map get -100 (as the
-    original does, rather than -inf, so results match it), pairs within a region 0.
-    """
-    region = _shift_regions(D, H, W, window_size, shift_size, device)  # nW, N
-    diff = region.unsqueeze(1) - region.unsqueeze(2)  # nW, N, N
-    return torch.zeros_like(diff).masked_fill_(diff != 0, -100.0)
-
-
 def relative_position_index(window_size: Sequence[int],
                             table_window: Sequence[int] = None) -> torch.Tensor:
     """Index ``Tensor[N, N]`` into a relative-position bias table.
@@ -78,10 +66,13 @@ def relative_position_index(window_size: Sequence[int],
 
 
 class WindowPlan(NamedTuple):
-    """How one stage's tokens go into windows for the fused path, for one input size.
+    """How one stage's tokens go into windows, for one input size and one kind of block
+    (plain or shifted).
 
     Built once per stage and size by :func:`window_plan` and reused by every block of that
-    kind (plain or shifted). Rows are tokens of the flattened padded map
+    kind. The fused attention path reads ``gather``/``inverse``/``groups``/``masks``, the
+    explicit path ``window_size``/``shift_size``/``explicit_mask``; both read ``pad``.
+    Rows of ``gather``/``inverse`` are tokens of the flattened padded map
     ``Tensor[B * Dp * Hp * Wp, C]``.
 
     Attributes:
@@ -118,7 +109,6 @@ def window_plan(B: int, size: Sequence[int], window_size: Sequence[int],
     follows the observation (Swin, Liu et al. 2021, Fig. 4) that only the windows on the far
     edge of a shifted axis mix regions: every other window's shift mask is all zeros.
     """
-    D, H, W = size
     window_size, shift_size = get_window_size(size, window_size, shift_size)
     pad = tuple((w - s % w) % w for s, w in zip(size, window_size))
     Dp, Hp, Wp = (s + p for s, p in zip(size, pad))
@@ -150,11 +140,9 @@ def window_plan(B: int, size: Sequence[int], window_size: Sequence[int],
         masked_kinds = [k for k in kinds.tolist() if k != 0]
         if masked_kinds:
             first = [int((kind == k).nonzero()[0]) for k in masked_kinds]
-            labels = region[first]  # nK, N
-            masks = (labels[:, :, None] != labels[:, None, :]).float() * -100.0  # nK, N, N
+            masks = shift_mask(region[first])  # nK, N, N
         if explicit_mask:
-            diff = region.unsqueeze(1) - region.unsqueeze(2)  # nW, N, N
-            explicit = torch.zeros_like(diff).masked_fill_(diff != 0, -100.0)
+            explicit = shift_mask(region)  # nW, N, N
         for k, n in zip(kinds.tolist(), sizes.tolist()):
             groups.append((start * B, (start + n) * B, masked_kinds.index(k) if k else -1))
             start += n
@@ -164,9 +152,20 @@ def window_plan(B: int, size: Sequence[int], window_size: Sequence[int],
                       explicit)
 
 
+def shift_mask(region: torch.Tensor) -> torch.Tensor:
+    """Additive shift mask ``Tensor[nW, N, N]`` from region labels ``Tensor[nW, N]``.
+
+    Token pairs from different regions of the rolled map get -100 (as the original does,
+    rather than -inf, so results match it), pairs within a region 0.
+    """
+    diff = region.unsqueeze(1) - region.unsqueeze(2)  # nW, N, N
+    return torch.zeros_like(diff).masked_fill_(diff != 0, -100.0)
+
+
 def _shift_regions(D: int, H: int, W: int, window_size: Size3, shift_size: Size3,
                    device: torch.device) -> torch.Tensor:
-    """Region label of each token of each window of the rolled map, ``Tensor[nW, N]``."""
+    """Region label of each token of each window of the rolled padded ``D x H x W`` map,
+    ``Tensor[nW, N]`` in the original's window order."""
     region = torch.zeros((1, D, H, W, 1), device=device)
     cnt = 0
     slices = [(slice(-w), slice(-w, -s), slice(-s, None)) for w, s in zip(window_size, shift_size)]

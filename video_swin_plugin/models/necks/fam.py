@@ -32,11 +32,12 @@ the previous memory and then the same feed-forward as the clip tokens; the first
 zero residual instead of the initial memory; the same QKV projection serves clip and memory
 tokens; gradients flow through the clips of a training sequence.
 
-State is explicit: ``init_memory(batch_size)`` returns ``(tokens, fresh)`` with
-``tokens (Tensor[B, L, F, D])`` and ``fresh (Tensor[B])`` (1 where the memory is the learned
-initial one, so the next update uses a zero residual); ``step(feats, memory)`` returns the
-clip's output and the new memory. No attribute carries memory between calls; resetting is
-starting again from ``init_memory``.
+State is explicit: ``init_memory(batch_size)`` returns a :class:`~.recurrent.FAMMemory`
+``(tokens, fresh)`` with ``tokens (Tensor[B, L, F, D])`` and ``fresh (Tensor[B])`` (1 where the
+memory is the learned initial one, so the next update uses a zero residual);
+``step(feats, memory)`` returns the clip's output and the new memory. No attribute carries
+memory between calls; resetting is starting again from ``init_memory``. FAMNeck satisfies the
+:class:`~.recurrent.RecurrentNeck` protocol.
 """
 from typing import Dict, Optional, Sequence, Tuple
 
@@ -46,15 +47,14 @@ from torch import nn
 from torch.utils.checkpoint import checkpoint
 
 from ..layers.init import init_linear_and_norm
-
-Memory = Tuple[torch.Tensor, torch.Tensor]
+from .recurrent import FAMMemory
 
 
 class FAMAttention(nn.Module):
     """Multi-head self-attention over ``[memory; clip tokens]`` with a fused and a plain path."""
 
-    def __init__(self, dim: int, num_heads: int, qkv_bias: bool = True, attn_drop: float = 0.0,
-                 proj_drop: float = 0.0, fused: bool = True) -> None:
+    def __init__(self, dim: int, num_heads: int, *, qkv_bias: bool = True,
+                 attn_drop: float = 0.0, proj_drop: float = 0.0, fused: bool = True) -> None:
         super().__init__()
         if dim % num_heads:
             raise ValueError(f'embed_dims ({dim}) must be divisible by num_heads ({num_heads})')
@@ -85,12 +85,13 @@ class FAMAttention(nn.Module):
 class FAMLayer(nn.Module):
     """One pre-norm transformer layer whose block is one clip, with its own feedback memory."""
 
-    def __init__(self, dim: int, num_heads: int, mlp_ratio: float = 4.0, qkv_bias: bool = True,
-                 drop: float = 0.0, attn_drop: float = 0.0, fused_attention: bool = True,
-                 memory_norm: bool = True) -> None:
+    def __init__(self, dim: int, num_heads: int, *, mlp_ratio: float = 4.0,
+                 qkv_bias: bool = True, drop: float = 0.0, attn_drop: float = 0.0,
+                 fused_attention: bool = True, memory_norm: bool = True) -> None:
         super().__init__()
         self.norm1 = nn.LayerNorm(dim)
-        self.attn = FAMAttention(dim, num_heads, qkv_bias, attn_drop, drop, fused_attention)
+        self.attn = FAMAttention(dim, num_heads, qkv_bias=qkv_bias, attn_drop=attn_drop,
+                                 proj_drop=drop, fused=fused_attention)
         self.norm2 = nn.LayerNorm(dim)
         hidden = int(dim * mlp_ratio)
         self.mlp = nn.Sequential(nn.Linear(dim, hidden), nn.GELU(), nn.Dropout(drop),
@@ -145,6 +146,7 @@ class FAMNeck(nn.Module):
 
     def __init__(self,
                  in_channels: int,
+                 *,
                  embed_dims: Optional[int] = None,
                  num_mem_tokens: int = 16,
                  num_layers: int = 1,
@@ -178,8 +180,9 @@ class FAMNeck(nn.Module):
         # learned initial memory, one set of F tokens per layer (prompt tuning, as the paper)
         self.memory_init = nn.Parameter(torch.zeros(num_layers, num_mem_tokens, dim))
         self.layers = nn.ModuleList([
-            FAMLayer(dim, num_heads, mlp_ratio, qkv_bias, drop_rate, attn_drop_rate,
-                     fused_attention, memory_norm) for _ in range(num_layers)
+            FAMLayer(dim, num_heads, mlp_ratio=mlp_ratio, qkv_bias=qkv_bias, drop=drop_rate,
+                     attn_drop=attn_drop_rate, fused_attention=fused_attention,
+                     memory_norm=memory_norm) for _ in range(num_layers)
         ])
         self.norm = nn.LayerNorm(dim)
         self.init_weights()
@@ -187,25 +190,23 @@ class FAMNeck(nn.Module):
     def init_weights(self) -> None:
         nn.init.trunc_normal_(self.pos_embed, std=0.02)
         nn.init.trunc_normal_(self.memory_init, std=0.02)
-        for m in self.modules():  # pre-order, as before: seeded inits stay the same
-            init_linear_and_norm(m)
+        self.apply(init_linear_and_norm)
 
     # ---- state -------------------------------------------------------------------------------
-    def init_memory(self, batch_size: int) -> Memory:
+    def init_memory(self, batch_size: int) -> FAMMemory:
         """The learned initial memory for ``batch_size`` recordings:
-        ``(tokens Tensor[B, L, F, D], fresh Tensor[B])``; its size never changes."""
+        ``tokens Tensor[B, L, F, D]``, ``fresh Tensor[B]`` (all 1); its size never changes."""
         tokens = self.memory_init.unsqueeze(0).expand(batch_size, -1, -1, -1)
-        fresh = self.memory_init.new_ones(batch_size)
-        return tokens, fresh
+        return FAMMemory(tokens, self.memory_init.new_ones(batch_size))
 
-    def _check_memory(self, memory: Memory, batch_size: int) -> None:
-        if not (isinstance(memory, (tuple, list)) and len(memory) == 2):
-            raise TypeError('FAMNeck memory must be the (tokens, fresh) pair from init_memory '
-                            f'or step, got {type(memory).__name__}')
+    def _check_memory(self, memory: FAMMemory, batch_size: int) -> None:
+        if not isinstance(memory, FAMMemory):
+            raise TypeError('FAMNeck memory must be the FAMMemory from init_memory or step, '
+                            f'got {type(memory).__name__}')
         expected = (batch_size, self.num_layers, self.num_mem_tokens, self.embed_dims)
-        if tuple(memory[0].shape) != expected or tuple(memory[1].shape) != (batch_size, ):
-            raise ValueError(f'FAMNeck memory shapes {tuple(memory[0].shape)}, '
-                             f'{tuple(memory[1].shape)} do not fit batch size {batch_size}: '
+        if tuple(memory.tokens.shape) != expected or tuple(memory.fresh.shape) != (batch_size, ):
+            raise ValueError(f'FAMNeck memory shapes {tuple(memory.tokens.shape)}, '
+                             f'{tuple(memory.fresh.shape)} do not fit batch size {batch_size}: '
                              f'expected {expected} and ({batch_size},)')
 
     # ---- computation -------------------------------------------------------------------------
@@ -223,14 +224,15 @@ class FAMNeck(nn.Module):
             return checkpoint(layer, x, mem, fresh, use_reentrant=False)
         return layer(x, mem, fresh)
 
-    def _recur(self, tokens: torch.Tensor, memory: Memory) -> Tuple[torch.Tensor, Memory]:
+    def _recur(self, tokens: torch.Tensor,
+               memory: FAMMemory) -> Tuple[torch.Tensor, FAMMemory]:
         """One clip: tokens (Tensor[B, N, D]) -> (tokens, new memory)."""
         mem, fresh = memory
         new_mems = []
         for i, layer in enumerate(self.layers):
             tokens, new_mem = self._layer(layer, tokens, mem[:, i], fresh)
             new_mems.append(new_mem.to(mem.dtype))  # memory keeps its dtype under autocast
-        return tokens, (torch.stack(new_mems, dim=1), torch.zeros_like(fresh))
+        return tokens, FAMMemory(torch.stack(new_mems, dim=1), torch.zeros_like(fresh))
 
     def _output(self, tokens: torch.Tensor) -> torch.Tensor:
         """Tensor[B, N, D] -> Tensor[B, D, *token_grid]."""
@@ -238,7 +240,7 @@ class FAMNeck(nn.Module):
         return x.transpose(1, 2).reshape(x.shape[0], self.embed_dims, *self.token_grid)
 
     def forward_sequence(self, x: torch.Tensor, num_clips: int,
-                         memory: Optional[Memory] = None) -> Tuple[torch.Tensor, Memory]:
+                         memory: Optional[FAMMemory] = None) -> Tuple[torch.Tensor, FAMMemory]:
         """Sequences of consecutive clips, in time order, carrying memory.
 
         Args:
@@ -266,7 +268,7 @@ class FAMNeck(nn.Module):
         out = torch.stack(outs, dim=1).flatten(0, 1)  # B * K, N, D
         return self._output(out), memory
 
-    def step(self, feats: torch.Tensor, memory: Memory) -> Tuple[torch.Tensor, Memory]:
+    def step(self, feats: torch.Tensor, memory: FAMMemory) -> Tuple[torch.Tensor, FAMMemory]:
         """One clip per recording: feats (Tensor[B, C, T, H, W]) and the memory so far ->
         (Tensor[B, D, *token_grid], new memory)."""
         self._check_memory(memory, feats.shape[0])

@@ -8,6 +8,7 @@ from mmaction.structures import ActionDataSample
 from mmengine.structures import LabelData
 
 from ...registry import MODELS
+from ..necks.recurrent import FAMMemory, RecurrentNeck
 
 
 @MODELS.register_module()
@@ -30,8 +31,10 @@ class SequenceRecognizer3D(BaseRecognizer):
     point of the design. A training step's memory therefore depends on K, not on the
     recording's length.
 
-    A neck with ``init_memory``/``forward_sequence``/``step`` (FAMNeck) carries memory; any
-    other neck is applied clip by clip; no neck gives a clip-only model (useful as a baseline).
+    A :class:`~video_swin_plugin.models.necks.recurrent.RecurrentNeck` (FAMNeck) carries its
+    :class:`~video_swin_plugin.models.necks.recurrent.FAMMemory`; any other neck is applied
+    clip by clip; no neck gives a clip-only model (useful as a baseline). The recognizer is a
+    :class:`~video_swin_plugin.models.necks.recurrent.StreamingRecognizer`.
 
     Prediction (``mode='predict'``) sets ``pred_scores.item`` to the per-clip softmax
     probabilities ``(K, num_classes)`` and ``pred_labels.item`` to their argmax ``(K,)``.
@@ -55,7 +58,7 @@ class SequenceRecognizer3D(BaseRecognizer):
             ``data_preprocessor`` needs ``format_shape='NCTHW'``.
     """
 
-    def __init__(self, backbone: dict, cls_head: dict, neck: Optional[dict] = None,
+    def __init__(self, backbone: dict, cls_head: dict, *, neck: Optional[dict] = None,
                  state_passing_prob: float = 0.0, train_cfg: Optional[dict] = None,
                  test_cfg: Optional[dict] = None,
                  data_preprocessor: Optional[dict] = None) -> None:
@@ -66,16 +69,16 @@ class SequenceRecognizer3D(BaseRecognizer):
         self.state_passing_prob = state_passing_prob
         # Training-only random state passing needs the last batch's memory and where each of
         # its windows ended; detached, never saved, never read in eval or prediction.
-        self._passed_memory = None
-        self._passed_ends = None
+        self._passed_memory: Optional[FAMMemory] = None
+        self._passed_ends: Optional[list] = None
 
     # ---- memory ------------------------------------------------------------------------------
     @property
     def with_memory(self) -> bool:
-        """Whether the neck carries memory (has ``init_memory``/``step``)."""
-        return self.with_neck and hasattr(self.neck, 'init_memory')
+        """Whether the neck carries memory (is a ``RecurrentNeck``)."""
+        return self.with_neck and isinstance(self.neck, RecurrentNeck)
 
-    def init_memory(self, batch_size: int):
+    def init_memory(self, batch_size: int) -> Optional[FAMMemory]:
         """The initial (reset) memory for ``batch_size`` recordings; None for a memoryless
         model. Start each recording (animal, night) from here."""
         return self.neck.init_memory(batch_size) if self.with_memory else None
@@ -93,14 +96,14 @@ class SequenceRecognizer3D(BaseRecognizer):
                 ends.append((video, index[0], index[-1]))
         return ends
 
-    def _start_memory(self, batch_size: int, data_samples=None):
+    def _start_memory(self, batch_size: int, data_samples=None) -> FAMMemory:
         """Training start state: the initial memory, or with random state passing, for each
         element that continues the previous batch's window in its slot, that window's final
         memory with probability ``state_passing_prob``."""
         memory = self.neck.init_memory(batch_size)
         passed, before = self._passed_memory, self._passed_ends
         if not (self.training and self.state_passing_prob > 0 and passed is not None
-                and passed[0].shape[0] == batch_size):
+                and passed.batch_size == batch_size):
             return memory
         now = self._window_ends(data_samples)
         continues = [
@@ -108,12 +111,10 @@ class SequenceRecognizer3D(BaseRecognizer):
             and now[i][0] == before[i][0] and now[i][1] == before[i][2] + 1
             for i in range(batch_size)
         ]
-        device = memory[0].device
+        device = memory.tokens.device
         take = torch.tensor(continues, device=device) & (
             torch.rand(batch_size, device=device) < self.state_passing_prob)
-        return tuple(
-            torch.where(take.view(-1, *[1] * (m.ndim - 1)), p.to(m.dtype), m)
-            for m, p in zip(memory, passed))
+        return memory.where(take, passed)
 
     # ---- features ----------------------------------------------------------------------------
     def _backbone(self, x: torch.Tensor) -> torch.Tensor:
@@ -129,7 +130,8 @@ class SequenceRecognizer3D(BaseRecognizer):
         return inputs.shape[0], inputs.shape[1]
 
     def extract_feat(self, inputs: torch.Tensor, stage: str = 'neck', data_samples=None,
-                     test_mode: bool = False, memory=None) -> Tuple[torch.Tensor, Dict]:
+                     test_mode: bool = False,
+                     memory: Optional[FAMMemory] = None) -> Tuple[torch.Tensor, Dict]:
         """inputs (Tensor[N, K, C, T, H, W]) -> features of ``stage`` ('backbone', 'neck':
         Tensor[N * K, ...]; 'head': logits Tensor[N, K, num_classes]) and a kwargs dict holding
         ``loss_aux`` and the ``memory`` after the K-th clip."""
@@ -168,7 +170,7 @@ class SequenceRecognizer3D(BaseRecognizer):
         N, K = self._check_inputs(inputs)
         feats, extra = self.extract_feat(inputs, data_samples=data_samples)
         if self.with_memory and self.state_passing_prob > 0:
-            self._passed_memory = tuple(m.detach() for m in extra['memory'])
+            self._passed_memory = extra['memory'].detach()
             self._passed_ends = self._window_ends(data_samples)
         cls_scores = self.cls_head(feats).float()  # N * K, num_classes; loss in fp32 under AMP
         losses = self.cls_head.loss_by_feat(cls_scores, self._clip_labels(data_samples, K))
@@ -205,7 +207,8 @@ class SequenceRecognizer3D(BaseRecognizer):
         return x
 
     @torch.no_grad()
-    def predict_clip(self, inputs: torch.Tensor, memory) -> Tuple[torch.Tensor, object]:
+    def predict_clip(self, inputs: torch.Tensor, memory: Optional[FAMMemory]
+                     ) -> Tuple[torch.Tensor, Optional[FAMMemory]]:
         """One clip per recording, for streaming inference.
 
         Args:
