@@ -11,7 +11,7 @@ from typing import Dict, Mapping
 import torch
 from torch import nn
 
-from .errors import CheckpointMismatchError
+from .errors import CheckpointError, CheckpointMismatchError
 
 WRAPPER_KEYS = ('state_dict', 'model', 'module')
 
@@ -39,13 +39,13 @@ def load_weights(path: str) -> Dict[str, torch.Tensor]:
         checkpoint = torch.load(path, map_location='cpu', weights_only=True)
     except pickle.UnpicklingError as e:
         if 'Unsupported global' not in str(e):
-            raise ValueError(f'{path} is not a readable PyTorch checkpoint: {e}') from e
-        raise ValueError(
+            raise CheckpointError(f'{path} is not a readable PyTorch checkpoint: {e}') from e
+        raise CheckpointError(
             f'{path} holds objects other than tensors, so it is not read with '
             'weights_only=True. If it is an mmengine Runner checkpoint you trust, load it '
             'through mmengine after `import video_swin_plugin.compat`.') from e
     except (RuntimeError, EOFError) as e:
-        raise ValueError(f'{path} is not a readable PyTorch checkpoint: {e}') from e
+        raise CheckpointError(f'{path} is not a readable PyTorch checkpoint: {e}') from e
     return unwrap_state_dict(checkpoint)
 
 

@@ -27,7 +27,11 @@ class UnknownConfigKeyError(ConfigError, KeyError):
         return str(self.args[0])
 
 
-class CheckpointMismatchError(PluginError, ValueError):
+class CheckpointError(PluginError, ValueError):
+    """A weight file that cannot be read as a checkpoint; the message names it."""
+
+
+class CheckpointMismatchError(CheckpointError):
     """Weights that do not fit a model; the message names every offending key."""
 
 

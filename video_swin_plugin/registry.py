@@ -6,9 +6,15 @@ configs (``default_scope='video_swin_plugin'``) or ``type='video_swin_plugin.Swi
 build ours. Names we do not register fall through to mmaction2 and mmengine. This follows
 the pattern mmaction2 itself uses under mmengine.
 """
-from mmaction import registry as mm
-from mmaction.utils import register_all_modules
-from mmengine.registry import Registry
+import warnings
+
+# mmcv-lite has no compiled ops; recognition never needs them, so this import-time notice of
+# mmcv's only says what we know (it would otherwise precede every tool's output)
+warnings.filterwarnings('ignore', message='Fail to import ``MultiScaleDeformableAttention``')
+
+from mmaction import registry as mm  # noqa: E402
+from mmaction.utils import register_all_modules  # noqa: E402
+from mmengine.registry import Registry  # noqa: E402
 
 from . import compat  # noqa: F401  (fixes the pinned stack needs, see compat.py)
 

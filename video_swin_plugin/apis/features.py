@@ -23,6 +23,7 @@ import torch
 from torch import nn
 
 from ..clip_grid import ClipSchedule
+from ..errors import UsageError
 
 POOLINGS = ('avg', 'max', 'avgmax')
 Stage = Union[str, int]
@@ -39,7 +40,7 @@ def pool_features(feat: torch.Tensor, pooling: str = 'avg') -> torch.Tensor:
         return feat.amax(dim=(2, 3, 4))
     if pooling == 'avgmax':
         return torch.cat([feat.mean(dim=(2, 3, 4)), feat.amax(dim=(2, 3, 4))], dim=1)
-    raise ValueError(f'pooling must be one of {POOLINGS}, got {pooling!r}')
+    raise UsageError(f'pooling must be one of {POOLINGS}, got {pooling!r}')
 
 
 def _last(x):
@@ -51,10 +52,10 @@ def _stage_features(backbone: nn.Module, x: torch.Tensor, stage: int) -> torch.T
     output norm where the backbone has one (``out_indices``), raw otherwise."""
     forward_intermediates = getattr(backbone, 'forward_intermediates', None)
     if forward_intermediates is None:
-        raise ValueError(f'stage={stage} needs a backbone with forward_intermediates '
+        raise UsageError(f'stage={stage} needs a backbone with forward_intermediates '
                          f'(SwinTransformer3D); {type(backbone).__name__} has none')
     if not 0 <= stage < backbone.num_layers:
-        raise ValueError(f'stage {stage} is not a stage of {type(backbone).__name__} '
+        raise UsageError(f'stage {stage} is not a stage of {type(backbone).__name__} '
                          f'({backbone.num_layers} stages)')
     return forward_intermediates(x, [stage])[0]
 
@@ -77,7 +78,7 @@ def view_embeddings(model: nn.Module, inputs: torch.Tensor, stage: Stage = 'back
     with torch.no_grad():
         if stage == 'neck' or (stage == 'backbone' and not with_neck):
             if not with_neck and stage == 'neck':
-                raise ValueError(f'stage="neck" but {type(model).__name__} has no neck')
+                raise UsageError(f'stage="neck" but {type(model).__name__} has no neck')
             feats, _ = model.extract_feat(inputs, test_mode=True)  # honours max_testing_views
             return pool_features(_last(feats), pooling).view(N, V, -1)
         if stage == 'backbone':
@@ -85,7 +86,7 @@ def view_embeddings(model: nn.Module, inputs: torch.Tensor, stage: Stage = 'back
         elif isinstance(stage, int) and not isinstance(stage, bool):
             model_stage = lambda x: _stage_features(model.backbone, x, stage)  # noqa: E731
         else:
-            raise ValueError(f"stage must be 'backbone', 'neck' or a stage index, got {stage!r}")
+            raise UsageError(f"stage must be 'backbone', 'neck' or a stage index, got {stage!r}")
         views = inputs.flatten(0, 1)  # N * V, 3, T, H, W
         chunk = (getattr(model, 'test_cfg', None) or {}).get('max_testing_views') or len(views)
         pooled = [pool_features(model_stage(views[i:i + chunk]), pooling)
@@ -108,7 +109,7 @@ class VideoEmbedder:
                  pooling: str = 'avg') -> None:
         from mmengine.dataset import Compose
         if pooling not in POOLINGS:
-            raise ValueError(f'pooling must be one of {POOLINGS}, got {pooling!r}')
+            raise UsageError(f'pooling must be one of {POOLINGS}, got {pooling!r}')
         self.model = model
         self.pipeline = Compose([dict(step) for step in pipeline])
         self.stage = stage

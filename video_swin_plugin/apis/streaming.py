@@ -99,8 +99,7 @@ class StreamingClassifier:
     def init_memory(self) -> Optional[FAMMemory]:
         """The state at the start of a recording (the model's learned initial memory)."""
         with torch.inference_mode():
-            memory = self.model.init_memory(1)
-        return FAMMemory(*memory) if memory is not None else None
+            return self.model.init_memory(1)
 
     def reader(self, video: str, start_clip: int = 0,
                max_clips: Optional[int] = None) -> ClipReader:
@@ -128,7 +127,7 @@ class StreamingClassifier:
         if memory is None:
             memory = self.init_memory()
         if memory is not None:
-            memory = FAMMemory(*memory).to(self.device)
+            memory = memory.to(self.device)
         for clip in prefetch(reader, self.queue_size):
             if clip.frames is None:
                 yield ClipResult(str(video), clip.index, clip.start, clip.end, None, None,
@@ -137,7 +136,6 @@ class StreamingClassifier:
             with torch.inference_mode():
                 scores, memory = self.model.predict_clip(clip.frames[None].to(self.device),
                                                          memory)
-            memory = FAMMemory(*memory) if memory is not None else None
             scores = scores[0].float().cpu().numpy().astype(np.float64)
             yield ClipResult(str(video), clip.index, clip.start, clip.end, scores,
                              int(scores.argmax()), memory)

@@ -11,33 +11,19 @@ from typing import Dict, NamedTuple, Optional, Protocol, Sequence, Tuple, runtim
 import torch
 
 
-class _FAMMemoryFields(NamedTuple):
-    tokens: torch.Tensor
-    fresh: torch.Tensor
-
-
-class FAMMemory(_FAMMemoryFields):
-    """The memory of ``B`` recordings: a named tuple ``(tokens, fresh)``.
+class FAMMemory(NamedTuple):
+    """The memory of ``B`` recordings.
 
     Attributes:
         tokens (Tensor[B, L, F, D]): F memory tokens in each of L layers.
         fresh (Tensor[B]): 1 where ``tokens`` is still the learned initial memory (the next
             update then uses a zero residual, as TransformerFAM's first update), else 0.
 
-    Like ``tuple``, it can also be built from one iterable of its two tensors
-    (``FAMMemory(iterable)``), so code that maps over tuples and rebuilds them with
-    ``type(obj)(...)`` keeps the type. A saved memory (``torch.save``) loads with
-    ``weights_only=True``.
+    Saved as :meth:`state_dict` (plain tensors), so a saved memory loads with
+    ``torch.load(weights_only=True)`` without unpickling any class.
     """
-    __slots__ = ()
-
-    def __new__(cls, tokens, fresh=None) -> 'FAMMemory':
-        if fresh is None:
-            if isinstance(tokens, torch.Tensor):
-                raise TypeError('FAMMemory takes two tensors (tokens, fresh) or one iterable '
-                                'of them, got one tensor')
-            tokens, fresh = tokens
-        return super().__new__(cls, tokens, fresh)
+    tokens: torch.Tensor
+    fresh: torch.Tensor
 
     @property
     def batch_size(self) -> int:
@@ -76,10 +62,6 @@ class FAMMemory(_FAMMemoryFields):
     @classmethod
     def from_state_dict(cls, state: Dict[str, torch.Tensor]) -> 'FAMMemory':
         return cls(state['tokens'], state['fresh'])
-
-
-# Tensors only: safe to unpickle, so torch.load(..., weights_only=True) may rebuild it.
-torch.serialization.add_safe_globals([FAMMemory])
 
 
 @runtime_checkable
