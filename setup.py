@@ -23,8 +23,10 @@ INSTALL_REQUIRES = [
     # torch.serialization.add_safe_globals, which takes them from torch 2.6 (pytorch#142153);
     # 2.6 is also the release that made weights_only=True the default that compat exists for.
     'torch>=2.6',
-    # Tested: 0.10.7. compat reads HistoryBuffer._statistics_methods (private) and the 0.10
-    # Runner checkpoint layout, so the next minor line stays out until it is tested.
+    # Tested: 0.10.7 (the whole suite) and 0.10.0 (registry, checkpoint, model index, download,
+    # train/resume/test end-to-end tests). compat reads HistoryBuffer._statistics_methods
+    # (private) and the 0.10 Runner checkpoint layout, so the next minor line stays out until
+    # it is tested.
     'mmengine>=0.10.0,<0.11',
     # Tested: 1.1.0. 1.2.0's wheel and sdist lack mmaction/models/localizers/drn (upstream issue
     # 2714), so `import mmaction.models` fails with it.
@@ -115,12 +117,11 @@ setup(
         'vsp-classify = video_swin_plugin.entry_points:classify',
         'vsp-download = video_swin_plugin.entry_points:download',
     ]},
-    license='Apache-2.0',
+    license='Apache-2.0',  # the License field; setuptools >= 77 deprecates license classifiers
     license_files=['LICENSE'],
     classifiers=[
         'Development Status :: 3 - Alpha',
         'Intended Audience :: Science/Research',
-        'License :: OSI Approved :: Apache Software License',
         'Operating System :: POSIX :: Linux',
         'Programming Language :: Python :: 3',
         'Programming Language :: Python :: 3 :: Only',

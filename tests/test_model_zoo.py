@@ -16,9 +16,14 @@ from .conftest import REPO
 from .test_classify import TINY_OPTIONS, cli_options
 
 RELEASE = 'https://github.com/SwinTransformer/storage/releases/download/v1.0.4/'
-SWIN = ['swin_tiny_patch244_window877_kinetics400_1k', 'swin_small_patch244_window877_kinetics400_1k',
-        'swin_base_patch244_window877_kinetics400_1k', 'swin_base_patch244_window877_kinetics400_22k',
-        'swin_base_patch244_window877_kinetics600_22k', 'swin_base_patch244_window1677_sthv2']
+SWIN = [
+    'swin_tiny_patch244_window877_kinetics400_1k',
+    'swin_small_patch244_window877_kinetics400_1k',
+    'swin_base_patch244_window877_kinetics400_1k',
+    'swin_base_patch244_window877_kinetics400_22k',
+    'swin_base_patch244_window877_kinetics600_22k',
+    'swin_base_patch244_window1677_sthv2',
+]
 FAM = ['swin_tiny_fam_patch244_window877_sowsleep', 'swin_tiny_fam_sowsleep_synthetic_tiny']
 DEMO = 'sowsleep_synthetic_tiny'
 
@@ -185,7 +190,8 @@ def write_index(root: Path, model: str) -> Path:
 
 
 @pytest.mark.parametrize('model, message', [
-    ('  - Name: other\n    Config: configs/tiny.py\n', r"Name must be the Config file stem \('tiny'\)"),
+    ('  - Name: other\n    Config: configs/tiny.py\n',
+     r"Name must be the Config file stem \('tiny'\)"),
     ('  - Name: tiny\n    Config: configs/gone.py\n', r'Config .*gone.py does not exist'),
     ('  - Name: tiny\n', 'needs a Config'),
     ('  - Name: tiny\n    Config: configs/tiny.py\n    SHA256: abc\n', 'SHA256 must be 64 hex'),

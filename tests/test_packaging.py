@@ -18,16 +18,13 @@ from packaging.requirements import Requirement
 from video_swin_plugin.datasets.synthetic import write_recordings
 
 from .conftest import REPO
+from .test_model_zoo import DEMO, FAM, SWIN
 
 # Requires-Dist entries allowed an exact `==` pin, each with its reason. None: every pin of the
 # tested stack lives in requirements.txt, which a wheel does not impose on an environment.
 PIN_EXCEPTIONS = {}
 MIM_FOLDERS = ('configs', 'tools', 'demo')
-NAMES = ['swin_tiny_patch244_window877_kinetics400_1k', 'swin_small_patch244_window877_kinetics400_1k',
-         'swin_base_patch244_window877_kinetics400_1k', 'swin_base_patch244_window877_kinetics400_22k',
-         'swin_base_patch244_window877_kinetics600_22k', 'swin_base_patch244_window1677_sthv2',
-         'swin_tiny_fam_patch244_window877_sowsleep', 'swin_tiny_fam_sowsleep_synthetic_tiny',
-         'sowsleep_synthetic_tiny']
+NAMES = SWIN + FAM + [DEMO]  # the order of model-index.yml
 
 
 def run(cmd, cwd, timeout=300, env=None) -> str:

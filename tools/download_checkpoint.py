@@ -1,7 +1,9 @@
 """Download a model's released weights by its config name, and keep them only once verified.
 
-    python tools/download_checkpoint.py swin_tiny_patch244_window877_kinetics400_1k [--dest checkpoints]
-    vsp-download swin_tiny_patch244_window877_kinetics400_1k            (after pip install)
+    python tools/download_checkpoint.py NAME [--dest checkpoints] [--url-base URL]
+    vsp-download NAME [--dest checkpoints]        (the same, after pip install)
+
+NAME is a config name, e.g. swin_tiny_patch244_window877_kinetics400_1k.
 
 The URL is the model's Weights in the model index (configs/**/metafile.yml: the official
 SwinTransformer/storage v1.0.4 release files). The transfer goes to DEST/<file>.part; when a
