@@ -35,7 +35,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def classify(args: argparse.Namespace) -> 'OrderedDict[str, float]':
     """Print and return the ``--top-k`` classes of the video, best first."""
-    cli.existing_file(args.config, 'config file')
+    args.config = cli.config_file(args.config)
     cli.existing_file(args.checkpoint, 'checkpoint file')
     cli.existing_file(args.video, 'video')
     model = init_recognizer(args.config, args.checkpoint, args.device, args.cfg_options)

@@ -102,7 +102,7 @@ def convert_file(args: argparse.Namespace) -> str:
     if args.cfg_options and not args.config:
         raise UsageError('--cfg-options edits the model of --config; give --config too')
     cli.existing_file(args.src, 'checkpoint file')
-    cli.existing_file(args.config, 'config file')
+    args.config = cli.config_file(args.config) if args.config else None
     state_dict, layout = convert(args.src, args.config, args.cfg_options)
     if args.config:
         check_against_config(state_dict, args.config, args.cfg_options,

@@ -99,7 +99,7 @@ def _row(name, a):
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    cli.existing_file(args.config, 'config file')
+    args.config = cli.config_file(args.config)
     cli.existing_file(args.checkpoint, 'checkpoint file')
     torch.set_num_threads(args.threads)
     from video_swin_plugin.apis.streaming import StreamingClassifier

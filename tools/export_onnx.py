@@ -152,7 +152,7 @@ def _default_shape(cfg):
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    cli.existing_file(args.config, 'config file')
+    args.config = cli.config_file(args.config)
     cli.existing_file(args.checkpoint, 'checkpoint file')
     model = init_recognizer(args.config, args.checkpoint, args.device, args.cfg_options)
     cfg = model.cfg

@@ -103,7 +103,7 @@ def _test_sampler(pipeline):
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    cli.existing_file(args.config, 'config file')
+    args.config = cli.config_file(args.config)
     cli.existing_file(args.checkpoint, 'checkpoint file')
     videos = read_video_list(args.videos, args.video_root)
     model = init_recognizer(args.config, args.checkpoint, args.device, args.cfg_options)

@@ -79,7 +79,7 @@ def parse_args(argv=None):
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    cli.existing_file(args.config, 'config file')
+    args.config = cli.config_file(args.config)
     cli.existing_file(args.checkpoint, 'checkpoint file')
     cli.existing_file(args.labels, 'labels file')
     if args.threads:

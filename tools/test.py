@@ -61,7 +61,7 @@ def merge_args(cfg: Config, args: argparse.Namespace) -> Config:
 
 def test_metrics(args: argparse.Namespace) -> dict:
     """Test the checkpoint; print and return the metrics (``{'acc/top1': ..., ...}``)."""
-    cli.existing_file(args.config, 'config file')
+    args.config = cli.config_file(args.config)
     cfg = merge_args(Config.fromfile(args.config), args)
     metrics = Runner.from_cfg(cfg).test()
     print('test metrics: ' + ', '.join(f'{k}={v:.4f}' if isinstance(v, float) else f'{k}={v}'

@@ -92,7 +92,7 @@ def merge_args(cfg: Config, args: argparse.Namespace) -> Config:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    cli.existing_file(args.config, 'config file')
+    args.config = cli.config_file(args.config)
     cfg = merge_args(Config.fromfile(args.config), args)
     Runner.from_cfg(cfg).train()
     return 0

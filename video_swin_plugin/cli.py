@@ -82,6 +82,14 @@ def existing_file(path: Optional[str], what: str) -> None:
         raise FileNotFoundError(f'{what} not found: {path}')
 
 
+def config_file(config: str) -> str:
+    """The config file meant by ``config``: a path, or a config name such as
+    ``swin_tiny_patch244_window877_kinetics400_1k`` (see :func:`model_zoo.resolve_config`);
+    ``FileNotFoundError`` naming it otherwise."""
+    from .model_zoo import resolve_config
+    return resolve_config(config)
+
+
 def error_line(error: BaseException) -> str:
     """``error: <message>`` on one line (a multi-line message's lines joined)."""
     lines = [line.strip() for line in str(error).splitlines() if line.strip()]
