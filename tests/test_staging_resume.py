@@ -36,7 +36,7 @@ def test_bad_states_are_refused_with_the_reason(tmp_path):
     good = {f: v for f, v in vars(_state()).items()}
     good['memory'] = good['memory'].state_dict()
     cases = {
-        'old version': (dict(good, version=1), 'version 1, expected'),
+        'old version': (dict(good, version=2), 'version 2, expected'),
         'missing field': ({k: v for k, v in good.items() if k != 'rows_bytes'}, 'fields'),
         'wrong type': (dict(good, next_clip='7'), 'field next_clip is a str'),
         'negative': (dict(good, next_clip=-1), 'negative'),

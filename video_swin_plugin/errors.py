@@ -41,3 +41,7 @@ class AnnotationError(PluginError, ValueError):
 
 class VideoReadError(PluginError, ValueError):
     """A video that is missing, empty or cannot be opened or read; the message names it."""
+
+
+class RecordingTooShortError(VideoReadError):
+    """A video shorter than one clip of the grid; the message names it and both lengths."""

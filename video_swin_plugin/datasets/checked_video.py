@@ -16,6 +16,7 @@ from mmaction.datasets import VideoDataset
 
 from ..errors import AnnotationError, VideoReadError
 from ..registry import DATASETS
+from ..text_files import open_text
 
 
 @DATASETS.register_module()
@@ -41,7 +42,7 @@ class CheckedVideoDataset(VideoDataset):
         if not osp.isfile(self.ann_file):
             raise FileNotFoundError(f'annotation file not found: {self.ann_file}')
         data_list = []
-        with open(self.ann_file, encoding='utf-8') as f:
+        with open_text(self.ann_file) as f:
             for lineno, line in enumerate(f, 1):
                 if not line.strip():
                     continue

@@ -35,6 +35,7 @@ from ..clip_grid import UNSCORED, ClipSchedule
 from ..errors import AnnotationError, ConfigError
 from ..video_reader import probe_video
 from ..registry import DATA_SAMPLERS, DATASETS
+from ..text_files import open_text
 
 REQUIRED_COLUMNS = ('video', 'start', 'end', 'label')
 
@@ -50,7 +51,7 @@ def read_intervals(ann_file: str, classes: Sequence[str]) -> 'OrderedDict[str, l
     videos: 'OrderedDict[str, list]' = OrderedDict()
     if not osp.isfile(ann_file):
         raise FileNotFoundError(f'annotation file not found: {ann_file}')
-    with open(ann_file, newline='') as f:
+    with open_text(ann_file) as f:
         reader = csv.DictReader(f)
         header = [h.strip() for h in (reader.fieldnames or [])]
         missing = [c for c in REQUIRED_COLUMNS if c not in header]
@@ -267,7 +268,7 @@ def split_by_recording(ann_file: str, out_files: Dict[str, str],
     if abs(sum(fractions.values()) - 1) > 1e-6:
         raise ValueError(f'fractions must sum to 1, got {sum(fractions.values())}')
     group_by = group_by or (lambda video: video)
-    with open(ann_file, newline='') as f:
+    with open_text(ann_file) as f:
         reader = csv.DictReader(f)
         header = reader.fieldnames or []
         if 'video' not in header:

@@ -5,7 +5,6 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from ..clip_grid import UNSCORED
-from ..errors import AnnotationError
 
 Intervals = List[Tuple[float, float, int]]
 
@@ -18,18 +17,27 @@ def load_truth(path: str, classes: Sequence[str]) -> Dict[str, Intervals]:
             for video, rows in read_intervals(path, classes).items()}
 
 
-def match_truth(truth: Dict[str, Intervals], name: str, path: str) -> Optional[Intervals]:
-    """The intervals of the recording ``name`` (its path inside the input folder) at ``path``:
-    by name, else by path, else by a file name that only one labelled video has."""
+def match_truth(truth: Dict[str, Intervals], name: str, path: str,
+                input_names: Sequence[str] = ()) -> Tuple[Optional[Intervals], Optional[str]]:
+    """The scorer's intervals of the recording ``name`` (its path inside the input folder) at
+    ``path``, and how they were matched: ``'path'`` (the labels' ``video`` is ``name``, or the
+    file's path), else ``'file name'`` when the labelled video's path is a tail of the file's
+    path and its file name is unique both in the labels and among the run's inputs
+    (``input_names``), else ``(None, None)``."""
     if name in truth:
-        return truth[name]
-    norm = {os.path.normpath(k): v for k, v in truth.items()}
-    if os.path.normpath(path) in norm:
-        return norm[os.path.normpath(path)]
-    same = [k for k in truth if os.path.basename(k) == os.path.basename(name)]
-    if len(same) > 1:
-        raise AnnotationError(f'{name}: several videos in the labels share its file name: {same}')
-    return truth[same[0]] if same else None
+        return truth[name], 'path'
+    target = os.path.normpath(os.path.abspath(path))
+    for key, intervals in truth.items():
+        if os.path.normpath(os.path.abspath(key)) == target:
+            return intervals, 'path'
+    base = os.path.basename(name)
+    labelled = [k for k in truth if os.path.basename(k) == base]
+    inputs = [n for n in input_names if os.path.basename(n) == base]
+    if len(labelled) == 1 and len(inputs) <= 1:
+        tail = os.path.normpath(labelled[0]).split(os.sep)
+        if target.split(os.sep)[-len(tail):] == tail:
+            return truth[labelled[0]], 'file name'
+    return None, None
 
 
 def agreement(truth: np.ndarray, pred: np.ndarray, classes: Sequence[str]) -> Dict:

@@ -3,6 +3,9 @@ same folder, flushed to disk, then renamed over the target (``os.replace`` is at
 import os
 import tempfile
 
+_UMASK = os.umask(0)  # read it the only way there is, then put it back
+os.umask(_UMASK)
+
 
 def atomic_write_bytes(path: str, data: bytes) -> None:
     """Write ``data`` to ``path`` so that ``path`` is always either the old or the new file."""
@@ -10,6 +13,7 @@ def atomic_write_bytes(path: str, data: bytes) -> None:
     fd, tmp = tempfile.mkstemp(dir=folder, prefix='.' + os.path.basename(path) + '.',
                                suffix='.tmp')
     try:
+        os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp makes 0600; outputs are for colleagues too
         with os.fdopen(fd, 'wb') as f:
             f.write(data)
             f.flush()

@@ -5,6 +5,7 @@ from typing import Dict, Optional, Sequence
 
 import numpy as np
 
+from .outputs import GENERATOR
 from .reports import WAKE_NAMES, find_class
 
 
@@ -69,5 +70,5 @@ def hypnogram_png(raw: np.ndarray, smoothed: np.ndarray, probs: np.ndarray,
     axes[0].set_title(title + ('   (red: unreadable stretches)' if skipped else ''), fontsize=10)
     fig.tight_layout()
     buf = io.BytesIO()
-    fig.savefig(buf, format='png', metadata={'Software': None})
+    fig.savefig(buf, format='png', metadata={'Software': GENERATOR})
     return buf.getvalue()

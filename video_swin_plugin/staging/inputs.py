@@ -1,37 +1,69 @@
 """Which recordings a staging run takes, what their outputs are called, and which files form
 one session (one night, one animal) that carries the memory across file boundaries."""
+import fnmatch
 import os
 import re
+from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from ..errors import UsageError
 
-VIDEO_EXTENSIONS = ('.mp4', '.avi', '.mkv', '.mov', '.webm', '.m4v', '.mpg', '.mpeg', '.ts')
+# What FFmpeg (PyAV's build) reads and recorders export; --glob picks other names explicitly.
+VIDEO_EXTENSIONS = ('.mp4', '.m4v', '.mov', '.avi', '.mkv', '.webm', '.mpg', '.mpeg', '.ts',
+                    '.m2ts', '.mts', '.flv', '.wmv', '.asf', '.3gp', '.h264', '.264', '.h265',
+                    '.265', '.hevc')
 Video = Tuple[str, str]  # (path, name): the name is the path inside the folder given
 
 
-def find_videos(inputs: Sequence[str]) -> List[Video]:
-    """``(path, name)`` for each file given and each video under each folder given (sorted);
-    ``name`` is the path inside the folder (or the file name), used in outputs."""
-    found = []
+@dataclass
+class Inputs:
+    """The recordings of a run and the files of the input folders that were left out."""
+    videos: List[Video]
+    ignored: List[str]  # paths, for the run report
+
+
+def find_videos(inputs: Sequence[str], glob: Optional[Sequence[str]] = None,
+                skip: Optional[str] = None) -> Inputs:
+    """Every file given, and under every folder given (recursively, sorted) each file whose
+    name has a video extension, or matches one of the ``glob`` patterns (``fnmatch`` on the
+    path inside the folder, e.g. ``'*.dav'`` or ``'cam*/*.mp4'``). ``name`` is the path
+    inside the folder (a file given directly: its file name). The folder ``skip`` (the
+    output folder) and hidden files are not searched."""
+    skip = os.path.realpath(skip) if skip else None
+    videos, ignored = [], []
     for item in inputs:
         if os.path.isdir(item):
             for root, dirs, files in os.walk(item):
-                dirs.sort()
+                dirs[:] = sorted(d for d in dirs if not d.startswith('.') and
+                                 os.path.realpath(os.path.join(root, d)) != skip)
                 for f in sorted(files):
-                    if f.lower().endswith(VIDEO_EXTENSIONS):
-                        path = os.path.join(root, f)
-                        found.append((path, os.path.relpath(path, item).replace(os.sep, '/')))
+                    if f.startswith('.'):
+                        continue
+                    path = os.path.join(root, f)
+                    name = os.path.relpath(path, item).replace(os.sep, '/')
+                    wanted = (any(fnmatch.fnmatch(name, g) or fnmatch.fnmatch(f, g)
+                                  for g in glob) if glob
+                              else f.lower().endswith(VIDEO_EXTENSIONS))
+                    (videos.append((path, name)) if wanted else ignored.append(path))
         elif os.path.exists(item):
-            found.append((item, os.path.basename(item)))
+            videos.append((item, os.path.basename(item)))
         else:
             raise FileNotFoundError(f'no such video or folder: {item}')
-    return found
+    if not videos:
+        shown = ', '.join(os.path.basename(p) for p in ignored[:5]) + \
+            (f' and {len(ignored) - 5} more' if len(ignored) > 5 else '')
+        what = f' ({len(ignored)} other files ignored: {shown})' if ignored else ''
+        pick = f'matching {list(glob)}' if glob else \
+            f'with a video extension ({" ".join(VIDEO_EXTENSIONS)})'
+        raise UsageError(f'no video files {pick} in {", ".join(map(str, inputs))}{what}; '
+                         '--glob picks files by pattern')
+    return Inputs(videos, ignored)
 
 
 def output_stem(name: str) -> str:
-    """The outputs' file name stem for a recording's name."""
-    return os.path.splitext(name)[0].replace('/', '__')
+    """A recording's outputs, relative to the output folder: its name without the extension
+    (``cam1/2024-05-01.mp4`` -> ``cam1/2024-05-01``, beside ``cam1/2024-05-01.csv`` ...)."""
+    return os.path.splitext(name)[0]
 
 
 def natural_key(text: str) -> list:

@@ -1,11 +1,14 @@
 """The staging job behind ``tools/stream_infer.py``: many recordings into an output folder.
 
-Per recording a CSV, a summary JSON and a hypnogram PNG, written atomically; a
-:class:`~.resume.ResumeState` (clips done, the memory after the last one) saved as it goes, so a
-killed run continues where it stopped and ends with the same files; unreadable files and
-stretches reported and skipped. One recording goes through three steps: :meth:`StreamJob.open`
-(start, resume, or find it finished), :meth:`StreamJob.stage` (the clips, appended to a rows
-file) and :meth:`StreamJob.finish` (smooth, summarise, write the outputs).
+Per recording a CSV, a summary JSON and a hypnogram PNG (see :mod:`.outputs` for names and
+ownership), written atomically; a :class:`~.resume.ResumeState` (clips done, the memory after
+the last one) saved as it goes, so a killed run continues where it stopped and ends with the
+same files; unreadable files and stretches reported and skipped. Any number of processes may
+run on one output folder: each recording (each session with ``session_pattern``) is staged
+by the process that claims it (:mod:`.claims`), the others move on. One recording goes
+through three steps: :meth:`StreamJob.open` (start, resume, or find it finished),
+:meth:`StreamJob.stage` (the clips, appended to a rows file) and :meth:`StreamJob.finish`
+(smooth, summarise, write the outputs).
 """
 import csv
 import hashlib
@@ -14,24 +17,30 @@ import os
 import sys
 import time
 from dataclasses import asdict, dataclass
-from typing import Callable, Dict, List, Optional, Sequence
+from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
 from ..apis.streaming import StreamingClassifier
-from ..errors import VideoReadError
+from ..errors import RecordingTooShortError, UsageError, VideoReadError
 from ..models.necks.recurrent import FAMMemory
 from ..video_reader import ClipReader
 from .agreement import agreement, load_truth, match_truth
 from .atomic import atomic_write_bytes, atomic_write_text
+from .claims import STALE_SEC, Claim
 from .hypnogram import hypnogram_png
-from .inputs import Video, find_videos, group_sessions, output_stem
+from .inputs import Inputs, Video, find_videos, group_sessions, output_stem
+from .outputs import (GENERATOR, RecordingOutputs, same_recording, source_record)
+from .progress import Progress
 from .reports import (WAKE_NAMES, ClipTable, csv_header, final_csv, find_class, format_row,
                       merge_stretches, read_rows, stage_statistics, to_json)
 from .resume import ResumeState
 from .smoothing import Smoothing, smooth_labels
 
 MAX_ERRORS_KEPT = 1000
+REPORT = 'run_report.json'
+# statuses of a recording that make the run's exit status 1
+INCOMPLETE = ('failed', 'too short', 'claim lost')
 
 
 @dataclass
@@ -49,7 +58,9 @@ class StreamJob:
                  smoothing: Smoothing = Smoothing(), labels: Optional[str] = None,
                  save_every: Optional[int] = None, max_clips: Optional[int] = None,
                  progress: bool = True, log: Callable[[str], None] = None,
-                 save_interval_sec: float = 1.0) -> None:
+                 save_interval_sec: float = 1.0, claim_stale_sec: float = STALE_SEC) -> None:
+        if max_clips is not None and max_clips < 1:
+            raise UsageError(f'max_clips must be >= 1, got {max_clips}')
         self.clf = classifier
         self.out_dir = out_dir
         self.smoothing = smoothing
@@ -60,89 +71,183 @@ class StreamJob:
         self.budget = max_clips  # clips left to stage in this run (None: no limit)
         self.progress = progress
         self.log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
+        self.claim_stale_sec = claim_stale_sec
         self.model_fp = classifier.fingerprint()
+        self.claim: Optional[Claim] = None
+        self.input_names: List[str] = []
         os.makedirs(out_dir, exist_ok=True)
 
+    def outputs(self, name: str) -> RecordingOutputs:
+        return RecordingOutputs(self.out_dir, output_stem(name))
+
     # ---- the run ---------------------------------------------------------------------------
-    def run(self, videos: Sequence[Video], session_pattern: Optional[str] = None) -> Dict:
-        """Stage every video; returns (and writes to ``run_report.json``) each one's status."""
-        names = [output_stem(n) for _, n in videos]
-        dup = sorted({n for n in names if names.count(n) > 1})
-        if dup:
-            raise ValueError(f'several inputs would write the same outputs: {dup}')
+    def run(self, inputs: Union[Inputs, Sequence[Video]],
+            session_pattern: Optional[str] = None) -> Dict:
+        """Stage every video; returns (and writes to ``run_report.json``) each one's status.
+
+        Raises:
+            UsageError: before anything is written, when an output would replace a file this
+                tool did not write, or outputs of another recording with the same name.
+        """
+        if not isinstance(inputs, Inputs):
+            inputs = Inputs(list(inputs), [])
+        videos = inputs.videos
+        self.check_outputs(videos)
+        self.input_names = [name for _, name in videos]
         carry = bool(session_pattern)
-        report = dict(videos=[], stopped=False)
+        report = dict(videos=[], ignored=inputs.ignored, stopped=False)
         started = time.time()
         for session in group_sessions(videos, session_pattern):
-            memory, previous = None, None
-            for path, name in session:
-                entry = dict(video=name, path=path)
-                report['videos'].append(entry)
-                try:
-                    outcome = self.process(path, name, entry, memory, previous, carry)
-                except (VideoReadError, OSError, ValueError, RuntimeError) as e:
-                    self._fail(path, name, entry, e)  # one bad file never stops the others
-                    continue
-                if outcome.stopped:
-                    report['stopped'] = True
-                    break
-                memory, previous = outcome.memory, outcome.fingerprint
+            entries = [dict(video=name, path=path) for path, name in session]
+            report['videos'] += entries
+            self.claim = Claim(self.outputs(session[0][1])['claim'],
+                               stale_sec=self.claim_stale_sec)
+            if not self.claim.acquire():
+                holder = self.claim.describe()
+                for entry in entries:
+                    entry.update(status='in progress', note=f'claimed by {holder}')
+                self.log(f'{session[0][1]}: being staged by {holder}; moving on')
+                continue
+            try:
+                report['stopped'] = self._run_session(session, entries, carry)
+            finally:
+                self.claim.release()
             if report['stopped']:
                 break
+        self._settle(report)
         report['wall_s'] = round(time.time() - started, 3)
-        atomic_write_text(os.path.join(self.out_dir, 'run_report.json'), to_json(report))
+        atomic_write_text(os.path.join(self.out_dir, REPORT), to_json(report))
         return report
 
+    def _run_session(self, session: Sequence[Video], entries: List[dict], carry: bool) -> bool:
+        """Stage a session's files in order (each its own session without a pattern); True
+        when the clip budget ran out."""
+        memory, previous = None, None
+        for (path, name), entry in zip(session, entries):
+            try:
+                outcome = self.process(path, name, entry, memory, previous, carry)
+            except (VideoReadError, OSError, ValueError, RuntimeError) as e:
+                self._fail(path, name, entry, e)  # one bad file never stops the others
+                continue
+            if outcome.stopped:
+                return True
+            memory, previous = outcome.memory, outcome.fingerprint
+        return False
+
+    def check_outputs(self, videos: Sequence[Video]) -> None:
+        """Refuse (before writing anything) a run whose outputs would replace files this tool
+        did not write, or outputs of another recording that has the same name."""
+        report = os.path.join(self.out_dir, REPORT)
+        if os.path.isfile(report) and not _is_our_report(report):
+            raise UsageError(f'{report} exists and was not written by stream_infer; choose '
+                             'another --out-dir')
+        first: Dict[str, str] = {}
+        for path, name in videos:
+            stem = output_stem(name)
+            if stem in first:
+                raise UsageError(f'{first[stem]} and {path} would write the same outputs '
+                                 f'{os.path.join(self.out_dir, stem)}.*; stage them into '
+                                 'different --out-dir folders')
+            first[stem] = path
+            outs = self.outputs(name)
+            foreign = outs.foreign()
+            if foreign:
+                raise UsageError(f'{foreign[0]} exists and was not written by stream_infer '
+                                 f'(staging {path} would replace it); choose another '
+                                 '--out-dir')
+            recorded = outs.recorded_source() or self._state_source(outs)
+            if recorded and not same_recording(recorded, source_record(path)):
+                raise UsageError(f'{outs["json"] if outs.summary() else outs["state"]} holds '
+                                 f'the outputs of {recorded.get("path")}, another recording '
+                                 f'than {path} with the same name; choose another --out-dir '
+                                 'or delete those outputs')
+
+    @staticmethod
+    def _state_source(outs: RecordingOutputs) -> Optional[dict]:
+        if not os.path.isfile(outs['state']):
+            return None
+        state, _ = ResumeState.load(outs['state'])
+        return state.source if state is not None and state.source else None
+
     def _fail(self, path: str, name: str, entry: dict, error: Exception) -> None:
-        """Report a recording that could not be staged; its saved resume state is kept."""
+        """Report a recording that could not be staged. Its saved resume state is kept, and
+        a summary of an earlier successful run is never replaced by a failure."""
+        too_short = isinstance(error, RecordingTooShortError)
         message = str(error) if isinstance(error, VideoReadError) else \
             f'{path}: {type(error).__name__}: {error}'
-        entry.update(status='failed', error=message)
-        self.log(f'SKIPPED {message}')
-        atomic_write_text(self.paths(name)['json'], to_json(
-            dict(video=name, path=path, status='failed', error=message)))
+        entry.update(status='too short' if too_short else 'failed', error=message)
+        self.log(f'{"TOO SHORT" if too_short else "FAILED"} {message}')
+        outs = self.outputs(name)
+        earlier = outs.summary()
+        if earlier is not None and earlier.get('status') == 'done':
+            entry['note'] = f'the summary of an earlier run, {outs["json"]}, is kept'
+            return
+        outs.makedirs()
+        atomic_write_text(outs['json'], to_json(dict(
+            video=name, path=path, generator=GENERATOR, status=entry['status'],
+            error=message)))
 
-    def paths(self, name: str) -> Dict[str, str]:
-        stem = os.path.join(self.out_dir, output_stem(name))
-        return dict(csv=stem + '.csv', json=stem + '.json', png=stem + '.png',
-                    state=stem + '.state.pt', part=stem + '.rows.part')
+    def _settle(self, report: Dict) -> None:
+        """Recordings another process was staging: done by now, or still in progress."""
+        for entry in report['videos']:
+            if entry.get('status') != 'in progress':
+                continue
+            summary = self.outputs(entry['video']).summary()
+            if summary is not None and summary.get('status') in ('done', ) + INCOMPLETE:
+                entry.update(status=summary['status'], note='staged by another process')
 
     def process(self, path: str, name: str, entry: dict, memory_in: Optional[FAMMemory] = None,
                 previous_fp: Optional[str] = None, carry: bool = False) -> Outcome:
         """Stage one recording: open (or resume), stage its clips, finish. With ``carry`` (a
         session), ``memory_in`` and ``previous_fp`` come from the session's previous file
         (None for its first) and the memory after the last clip is handed on."""
-        files = self.paths(name)
+        files = self.outputs(name)
+        files.makedirs()
         state = self.open(path, name, files, memory_in, previous_fp)
         if state.done:
             self._refresh(path, name, files, state, entry)
-        else:
-            reader = self.stage(path, name, files, state, entry)
-            if reader is None:
-                return Outcome(None, state.fingerprint, stopped=True)
-            state.errors = [asdict(e) for e in reader.errors][:MAX_ERRORS_KEPT]
-            self.finish(path, name, files, state,
-                        read_rows(files['part'], self.clf.classes, smoothed=False))
-            os.unlink(files['part'])
-            entry.update(status='done', skipped=len(state.skipped))
-            self._log_skipped(name, state)
+            return Outcome(state.memory if carry else None, state.fingerprint)
+        end, reader = self.stage(path, name, files, state, entry)
+        if end == 'budget':
+            return Outcome(None, state.fingerprint, stopped=True)
+        if end == 'claim lost':
+            entry.update(status='claim lost', error=f'{path}: the claim {files["claim"]} was '
+                         'taken over by another process; its outputs are left to it')
+            self.log(f'CLAIM LOST {entry["error"]}')
+            return Outcome(None, state.fingerprint)
+        if state.next_clip == 0:
+            raise RecordingTooShortError(
+                f'{path}: no clip could be read: {state.info["duration"]:.2f} s of video, a '
+                f'clip spans {self.clf.schedule.span} frames '
+                f'({self.clf.schedule.span / state.info["fps"]:.2f} s)')
+        state.errors = [asdict(e) for e in reader.errors][:MAX_ERRORS_KEPT]
+        self.finish(path, name, files, state,
+                    read_rows(files['part'], self.clf.classes, smoothed=False))
+        os.unlink(files['part'])
+        entry.update(status='done', skipped_clips=sum(s['clips'] for s in state.skipped),
+                     unreadable=state.skipped[:20])
+        self._log_skipped(name, state)
         return Outcome(state.memory if carry else None, state.fingerprint)
 
     # ---- the three steps -------------------------------------------------------------------
-    def _fingerprint(self, path: str, previous: Optional[str]) -> str:
-        st = os.stat(path)
-        return hashlib.sha1(json.dumps([self.model_fp, os.path.abspath(path), st.st_size,
-                                        st.st_mtime_ns, previous]).encode()).hexdigest()
+    def _fingerprint(self, source: dict, previous: Optional[str]) -> str:
+        """What a resumed state must have been made with: this model, these bytes and, in a
+        session, the previous file (a moved or copied file keeps its fingerprint)."""
+        content = [source[k] for k in ('size', 'head_sha1', 'tail_sha1')]
+        return hashlib.sha1(json.dumps([self.model_fp, content, previous]).encode()).hexdigest()
 
-    def open(self, path: str, name: str, files: Dict[str, str],
+    def open(self, path: str, name: str, files: RecordingOutputs,
              memory_in: Optional[FAMMemory], previous_fp: Optional[str]) -> ResumeState:
         """The recording's state: its saved one if it was made with this model, video and
-        session, else a new one (a new rows file holding the header).
+        session and (once done) its outputs are whole, else a new one (a new rows file
+        holding the header).
 
         Raises:
             VideoReadError: the file cannot be opened as a video.
+            RecordingTooShortError: the header says it is shorter than one clip.
         """
-        fingerprint = self._fingerprint(path, previous_fp)
+        source = source_record(path)
+        fingerprint = self._fingerprint(source, previous_fp)
         state = None
         if os.path.exists(files['state']):
             state, why = ResumeState.load(files['state'])
@@ -152,10 +257,19 @@ class StreamJob:
                 self.log(f'{name}: the model, video or session changed since the saved state; '
                          'starting this video over')
                 state = None
+            elif state.done and not self._csv_whole(files):
+                self.log(f"{name}: its per-clip CSV {files['csv']} is missing or damaged; "
+                         'staging it again')
+                state = None
         if state is not None:
             return state
-        info = self.clf.reader(path).info  # raises VideoReadError for an unreadable file
-        state = ResumeState(fingerprint=fingerprint, info=asdict(info),
+        reader = self.clf.reader(path)  # raises VideoReadError for an unreadable file
+        info = reader.info
+        if info.num_frames and reader.num_clips == 0:
+            raise RecordingTooShortError(
+                f'{path}: {info.num_frames} frames ({info.num_frames / info.fps:.2f} s), '
+                f'shorter than one clip of {self.clf.schedule.span} frames')
+        state = ResumeState(fingerprint=fingerprint, info=asdict(info), source=source,
                             memory=memory_in if memory_in is not None
                             else self.clf.init_memory())
         header = ','.join(csv_header(self.clf.classes, smoothed=False)) + '\n'
@@ -165,11 +279,12 @@ class StreamJob:
         state.save(files['state'])
         return state
 
-    def stage(self, path: str, name: str, files: Dict[str, str], state: ResumeState,
-              entry: dict) -> Optional[ClipReader]:
+    def stage(self, path: str, name: str, files: RecordingOutputs, state: ResumeState,
+              entry: dict) -> Tuple[str, ClipReader]:
         """Stage the clips from ``state.next_clip`` on, appending rows and saving the state as
-        it goes. Returns the reader (its decode errors) once the whole grid is read, or None
-        when the run's clip budget ran out first (the state is saved)."""
+        it goes. Returns how it ended: ``'finished'`` (the whole grid is read), ``'budget'``
+        (the run's clip budget ran out; the state is saved) or ``'claim lost'``; and the
+        reader (its decode errors)."""
         start = state.next_clip
         if start > 0:
             if (not os.path.exists(files['part'])
@@ -182,13 +297,16 @@ class StreamJob:
         todo = max(0, reader.num_clips - start)
         if start > 0:
             self.log(f'{name}: resuming at clip {start} of {reader.num_clips}')
-        bar = self._progress_bar(name, todo)
+        bar = Progress(name, todo) if self.progress and todo else None
         stride = self.clf.schedule.clip_stride_sec
-        done_here, last_save = 0, time.monotonic()
+        done_here, last_save, end = 0, time.monotonic(), 'finished'
         with open(files['part'], 'a', newline='') as rows:
             writer = csv.writer(rows, lineterminator='\n')
             try:
                 for r in self.clf.run(path, state.memory, start, reader=reader):
+                    if self.claim is not None and self.claim.lost:
+                        end = 'claim lost'  # another process has this recording now
+                        break
                     if r.skipped is not None:  # a clip stands for clip_stride_sec of the timeline
                         state.skipped = merge_stretches(state.skipped + [dict(
                             start=round(r.start, 3), end=round(max(r.end, r.start + stride), 3),
@@ -203,21 +321,22 @@ class StreamJob:
                     if self.budget is not None:
                         self.budget -= 1
                         if self.budget <= 0:
-                            self._save(rows, files, state, reader)
-                            return None
+                            end = 'budget'
+                            break
                     # a save costs a few ms; a kill loses at most save_interval_sec of work
                     if ((self.save_every and done_here % self.save_every == 0)
                             or time.monotonic() - last_save >= self.save_interval_sec):
                         self._save(rows, files, state, reader)
                         last_save = time.monotonic()
-                self._save(rows, files, state, reader)
+                if end != 'claim lost':
+                    self._save(rows, files, state, reader)
             finally:
                 if bar is not None:
-                    bar.file.write('\n')
+                    bar.close()
                 entry.update(status='stopped', clips=state.next_clip, computed=done_here)
-        return reader
+        return end, reader
 
-    def finish(self, path: str, name: str, files: Dict[str, str], state: ResumeState,
+    def finish(self, path: str, name: str, files: RecordingOutputs, state: ResumeState,
                table: ClipTable) -> None:
         """Smooth, summarise and write the CSV, summary and hypnogram; then mark done."""
         classes, sched = self.clf.classes, self.clf.schedule
@@ -233,8 +352,8 @@ class StreamJob:
         wake = find_class(classes, WAKE_NAMES)
         info = state.info
         summary = dict(
-            video=name, path=path, status='done', classes=classes,
-            schedule=dict(sched.to_dict(), fps=info['fps']),
+            video=name, path=path, generator=GENERATOR, status='done', source=state.source,
+            classes=classes, schedule=dict(sched.to_dict(), fps=info['fps']),
             duration_s=round(info['duration'], 3),
             clips=dict(scheduled=n, scored=int(valid.sum()), skipped=int(n - valid.sum())),
             smoothing=dict(size=self.smoothing.size, mode=self.smoothing.mode,
@@ -245,12 +364,12 @@ class StreamJob:
             decode_error_count=len(state.errors))
         truth = None
         if self.truth is not None:
-            intervals = match_truth(self.truth, name, path)
+            intervals, how = match_truth(self.truth, name, path, self.input_names)
             if intervals is None:
                 summary['agreement'] = dict(labels=self.labels_path, note='video not in labels')
             else:
                 truth = sched.clip_labels(intervals, info['fps'], n)
-                summary['agreement'] = dict(labels=self.labels_path,
+                summary['agreement'] = dict(labels=self.labels_path, matched_by=how,
                                             raw=agreement(truth, raw, classes),
                                             smoothed=agreement(truth, smoothed, classes))
         png = hypnogram_png(raw, smoothed, dense_probs, classes, stride, name, truth,
@@ -265,26 +384,36 @@ class StreamJob:
     def _post_settings(self) -> dict:
         return dict(asdict(self.smoothing), labels=self.labels_path)
 
-    def _refresh(self, path: str, name: str, files: Dict[str, str], state: ResumeState,
+    def _csv_whole(self, files: RecordingOutputs) -> bool:
+        """Whether the per-clip CSV of a finished recording is there and readable."""
+        try:
+            read_rows(files['csv'], self.clf.classes, smoothed=True)
+        except (OSError, ValueError):
+            return False
+        return True
+
+    def _refresh(self, path: str, name: str, files: RecordingOutputs, state: ResumeState,
                  entry: dict) -> None:
-        """A finished recording: skipped, or summarised again when the smoothing or labels
-        changed or an output is missing (its clips are not staged again)."""
-        outputs = all(os.path.exists(files[k]) for k in ('csv', 'json', 'png'))
-        if outputs and state.post == self._post_settings():
+        """A finished recording: skipped, or summarised again from its CSV when the smoothing
+        or labels changed or the summary or hypnogram is missing (not staged again)."""
+        summary = files.summary()
+        whole = (summary is not None and summary.get('status') == 'done'
+                 and os.path.exists(files['png']))
+        if whole and state.post == self._post_settings():
             entry.update(status='done', note='finished earlier, not recomputed',
                          clips=state.next_clip)
             self.log(f'{name}: finished earlier, skipped')
         else:
-            table = (read_rows(files['csv'], self.clf.classes, smoothed=True)
-                     if os.path.exists(files['csv']) and not os.path.exists(files['part'])
-                     else read_rows(files['part'], self.clf.classes, smoothed=False))
-            self.finish(path, name, files, state, table)
-            entry.update(status='done', note='re-summarised with new settings',
-                         clips=state.next_clip)
+            self.finish(path, name, files, state,
+                        read_rows(files['csv'], self.clf.classes, smoothed=True))
+            entry.update(status='done', note='re-summarised (new settings or a missing '
+                         'summary or hypnogram)', clips=state.next_clip)
+        entry.update(skipped_clips=sum(s['clips'] for s in state.skipped),
+                     unreadable=state.skipped[:20])
         if os.path.exists(files['part']):
             os.unlink(files['part'])
 
-    def _save(self, rows, files: Dict[str, str], state: ResumeState,
+    def _save(self, rows, files: RecordingOutputs, state: ResumeState,
               reader: ClipReader) -> None:
         """Flush the rows file to disk, then save the state that counts on it."""
         rows.flush()
@@ -293,38 +422,56 @@ class StreamJob:
         state.errors = [asdict(e) for e in reader.errors][:MAX_ERRORS_KEPT]
         state.save(files['state'])
 
-    def _progress_bar(self, name: str, todo: int):
-        if not (self.progress and todo):
-            return None
-        from mmengine.utils import ProgressBar
-        self.log(f'{name}: {todo} clips')
-        return ProgressBar(todo, file=sys.stderr)
-
     def _log_skipped(self, name: str, state: ResumeState) -> None:
         if state.skipped:
-            self.log(f'{name}: {sum(s["clips"] for s in state.skipped)} clips unreadable: '
+            self.log(f'UNREADABLE {name}: {sum(s["clips"] for s in state.skipped)} clips: '
                      + '; '.join(f'{s["start"]:.1f}-{s["end"]:.1f} s ({s["reason"]})'
                                  for s in state.skipped[:5]))
+
+
+def _is_our_report(path: str) -> bool:
+    try:
+        with open(path, encoding='utf-8') as f:
+            data = json.load(f)
+    except (OSError, ValueError):
+        return False
+    return isinstance(data, dict) and 'videos' in data and 'stopped' in data
+
+
+def exit_status(report: Dict) -> int:
+    """0: every clip of every input was scored (by this or another process); 1: a file was
+    unreadable, too short or failed, or some clips were unreadable; 3: the clip budget ran
+    out (rerun to continue). Recordings still in progress elsewhere do not count."""
+    if report.get('stopped'):
+        return 3
+    bad = [v for v in report['videos']
+           if v.get('status') in INCOMPLETE or v.get('skipped_clips', 0) > 0]
+    return 1 if bad else 0
 
 
 def stream_videos(classifier: StreamingClassifier, inputs: Sequence[str], out_dir: str,
                   smoothing: Smoothing = Smoothing(), labels: Optional[str] = None,
                   session: Optional[str] = None, save_every: Optional[int] = None,
                   max_clips: Optional[int] = None, progress: bool = True,
-                  save_interval_sec: float = 1.0) -> Dict:
+                  save_interval_sec: float = 1.0, glob: Optional[Sequence[str]] = None,
+                  claim_stale_sec: float = STALE_SEC) -> Dict:
     """Stage every video in ``inputs`` (files or folders) into ``out_dir``.
 
     Per video ``<name>.csv`` (``video,clip,start,end,label,smoothed_label,p_<class>...``),
     ``<name>.json`` (stage times and shares, bouts, transitions, latencies, skipped stretches,
-    agreement with ``labels``) and ``<name>.png`` (hypnogram); ``<name>.state.pt`` holds the
-    resume state (clips done and the memory after the last one). Rerun with the same arguments
-    after a crash: finished videos are skipped, an unfinished one continues from its last saved
-    clip, and the outputs equal those of an uninterrupted run. ``session`` (a regex) groups
-    files of one recording session, in name order, and carries the memory across them.
-    ``max_clips`` stops the whole run after that many clips (the state is saved). The state is
-    saved every ``save_every`` clips if given, else whenever ``save_interval_sec`` has passed
-    since the last save (``save_every=1``: after every clip), and at the end of each video.
+    agreement with ``labels``, the source file) and ``<name>.png`` (hypnogram), where
+    ``<name>`` is the video's path inside the folder given, without its extension;
+    ``<name>.state.pt`` holds the resume state (clips done and the memory after the last
+    one). Rerun with the same arguments after a crash: finished videos are skipped, an
+    unfinished one continues from its last saved clip, and the outputs equal those of an
+    uninterrupted run. Several processes may run on one ``out_dir`` at once; each recording
+    is staged by one of them. ``session`` (a regex) groups files of one recording session, in
+    name order, and carries the memory across them. ``glob`` picks files in folders by
+    pattern instead of by video extension. ``max_clips`` stops the whole run after that many
+    clips (the state is saved). The state is saved every ``save_every`` clips if given, else
+    whenever ``save_interval_sec`` has passed since the last save (``save_every=1``: after
+    every clip), and at the end of each video.
     """
     job = StreamJob(classifier, out_dir, smoothing, labels, save_every, max_clips, progress,
-                    save_interval_sec=save_interval_sec)
-    return job.run(find_videos(inputs), session)
+                    save_interval_sec=save_interval_sec, claim_stale_sec=claim_stale_sec)
+    return job.run(find_videos(inputs, glob, skip=out_dir), session)

@@ -14,7 +14,7 @@ import torch
 from ..models.necks.recurrent import FAMMemory
 from .atomic import atomic_write_bytes
 
-STATE_VERSION = 2
+STATE_VERSION = 3
 
 
 @dataclass
@@ -25,6 +25,8 @@ class ResumeState:
         fingerprint: hash of the model, the video file and (in a session) the previous file's
             fingerprint; a state made with another is not resumed.
         info: the video's header (``VideoInfo`` as a dict).
+        source: the file staged (see ``outputs.source_record``), so another recording with
+            the same name is never resumed from, or written over, this one's state.
         next_clip: the first clip not staged yet.
         rows_bytes: length of the rows file up to ``next_clip``; rows after it (written after
             the last save) are dropped on resume.
@@ -37,6 +39,7 @@ class ResumeState:
     """
     fingerprint: str
     info: dict
+    source: dict = field(default_factory=dict)
     next_clip: int = 0
     rows_bytes: int = 0
     skipped: List[dict] = field(default_factory=list)
@@ -67,7 +70,7 @@ class ResumeState:
         names = {f.name for f in fields(cls)}
         if set(raw) != names:
             return None, f'fields {sorted(raw)}, expected {sorted(names)}'
-        expected = dict(fingerprint=str, info=dict, next_clip=int, rows_bytes=int, skipped=list,
+        expected = dict(fingerprint=str, info=dict, source=dict, next_clip=int, rows_bytes=int, skipped=list,
                         errors=list, done=bool, post=(dict, type(None)),
                         memory=(dict, type(None)))
         for key, kind in expected.items():
