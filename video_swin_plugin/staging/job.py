@@ -100,8 +100,9 @@ class StreamJob:
         for session in group_sessions(videos, session_pattern):
             entries = [dict(video=name, path=path) for path, name in session]
             report['videos'] += entries
-            self.claim = Claim(self.outputs(session[0][1])['claim'],
-                               stale_sec=self.claim_stale_sec)
+            first = self.outputs(session[0][1])
+            first.makedirs()
+            self.claim = Claim(first['claim'], stale_sec=self.claim_stale_sec)
             if not self.claim.acquire():
                 holder = self.claim.describe()
                 for entry in entries:
