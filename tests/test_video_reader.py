@@ -78,6 +78,26 @@ def test_training_path_gives_the_streams_frames_clip_by_clip(corpus, name):
             np.testing.assert_array_equal(a, b, err_msg=f'{name} clip {clip.index}')
 
 
+@pytest.mark.parametrize('name', ['h264_bframes.mp4', 'hevc.mkv', 'mpeg4_bframes.avi', 'h264.ts',
+                                  'vfr.mp4', 'raw.h264'])
+def test_a_sparse_grid_seeks_past_unneeded_stretches_with_the_same_frames(tmp_path, name):
+    """Clips 6 s apart (the sowsleep grid is 10 s apart): the reader seeks over the frames no
+    clip needs instead of decoding them, and gets the frames decoding through gives."""
+    path = str(tmp_path / name)
+    write_numbered_video(path, CORPUS[name], 750, FPS)  # 30 s
+    grid = ClipSchedule(clip_len=4, frame_interval=3, clip_stride_sec=6.0)
+    seeking, through = ClipReader(path, grid), ClipReader(path, grid, seek_ahead_sec=None)
+    a, b = list(seeking), list(through)
+    assert len(a) == len(b) >= 5 and all(c.frames is not None for c in a)
+    for x, y in zip(a, b):
+        assert CORPUS[name].variable_rate or [frame_number(f) for f in x.frames] == \
+            [i % 256 for i in grid.frame_indices(x.index, 25)]  # an 8-bit bar code
+        for f, g in zip(x.frames, y.frames):
+            np.testing.assert_array_equal(f, g)
+    # raw streams carry no timestamps to seek by: decoded through
+    assert through.seeks == 0 and seeking.seeks == (0 if name == 'raw.h264' else len(a) - 1)
+
+
 def test_dataset_pipeline_decodes_with_the_staging_reader(corpus):
     from video_swin_plugin.datasets.video_transforms import ClipGridDecode
     path = str(corpus['h264.ts'])  # decord returns frames shifted by ~30 on MPEG-TS

@@ -37,6 +37,7 @@ from .errors import VideoReadError
 REORDER_WINDOW = 8  # frames whose timestamps are sorted together (B-frame reordering depth)
 MAX_FILL_SEC = 0.5  # a frame stands in for missing grid slots up to this long
 SEEK_MARGIN_SEC = 2.0  # seek this far before the first frame needed (to a keyframe before it)
+SEEK_AHEAD_SEC = 2 * SEEK_MARGIN_SEC  # a stretch no clip needs longer than this is skipped
 PROBE_PACKETS = 256  # packets decoded at most to find the first frame
 
 
@@ -250,6 +251,9 @@ class ClipReader:
         start_clip (int): first clip to yield; the reader seeks to a keyframe before it (used
             to resume). Defaults to 0.
         max_clips (int, optional): stop after this many clips. Defaults to all.
+        seek_ahead_sec (float, optional): seek past a stretch no clip needs when it is longer
+            than this (same frames as decoding through it). None decodes every frame.
+            Defaults to ``SEEK_AHEAD_SEC``.
 
     Decode errors are collected in ``errors`` (time and message) and the clips whose frames
     are missing are yielded with ``frames=None`` and a reason; clips the header promises but
@@ -260,8 +264,10 @@ class ClipReader:
 
     def __init__(self, path: str, schedule: ClipSchedule,
                  transform: Optional[Callable[[List[np.ndarray]], object]] = None,
-                 start_clip: int = 0, max_clips: Optional[int] = None) -> None:
+                 start_clip: int = 0, max_clips: Optional[int] = None,
+                 seek_ahead_sec: Optional[float] = SEEK_AHEAD_SEC) -> None:
         self.path = str(path)
+        self.seek_ahead_sec = seek_ahead_sec
         self.schedule = schedule
         self.transform = transform
         self.start_clip = start_clip
@@ -269,6 +275,7 @@ class ClipReader:
         self.info = probe_video(self.path)
         self.num_clips = schedule.num_clips(self.info.num_frames, self.info.fps)
         self.errors: List[DecodeError] = []
+        self.seeks = 0  # stretches skipped by seeking ahead
         self._last_index = -1
 
     def _finish(self, k: int, buffer: Dict[int, np.ndarray], end_of_file: bool) -> DecodedClip:
@@ -299,19 +306,28 @@ class ClipReader:
         buffer: Dict[int, np.ndarray] = {}
         container = open_video(self.path)
         try:
-            start_sec = sched.first_frame(k, fps) / fps
-            for index, frame in decoded_frames(container, self.info, self.errors, start_sec):
-                self._last_index = index
-                while k < stop_clip and index > sched.frame_indices(k, fps)[-1]:
-                    yield self._finish(k, buffer, end_of_file=False)
-                    k += 1
-                    first = sched.first_frame(k, fps)
-                    for old in [i for i in buffer if i < first]:
-                        del buffer[old]
-                if k >= stop_clip:
-                    return
-                if self._needed(index, k, stop_clip):
-                    buffer[index] = frame.to_ndarray(format='rgb24')
+            start_sec, jumped_to = sched.first_frame(k, fps) / fps, None
+            while True:
+                frames = decoded_frames(container, self.info, self.errors, start_sec)
+                for index, frame in frames:
+                    self._last_index = index
+                    while k < stop_clip and index > sched.frame_indices(k, fps)[-1]:
+                        yield self._finish(k, buffer, end_of_file=False)
+                        k += 1
+                        first = sched.first_frame(k, fps)
+                        for old in [i for i in buffer if i < first]:
+                            del buffer[old]
+                    if k >= stop_clip:
+                        return
+                    if self._needed(index, k, stop_clip):
+                        buffer[index] = frame.to_ndarray(format='rgb24')
+                    elif self._skip_to(index, k) not in (None, jumped_to):
+                        break  # a long stretch no clip needs: seek past it
+                else:
+                    break  # end of file
+                frames.close()
+                start_sec = jumped_to = self._skip_to(index, k)
+                self.seeks += 1
             # end of file: what is left was promised by the header but not delivered; a header
             # that overstates by less than a second (rounded durations) is not worth a report
             promised = self.info.num_frames - 1 - self._last_index > self.TAIL_TOLERANCE_SEC * fps
@@ -323,6 +339,16 @@ class ClipReader:
                 k += 1
         finally:
             container.close()
+
+    def _skip_to(self, index: int, k: int) -> Optional[float]:
+        """Seconds to seek to when the next frame needed (clip ``k``'s first) is more than
+        ``seek_ahead_sec`` past frame ``index`` (a sparse clip grid: decoding every frame in
+        between would cost more than seeking to a keyframe before it), else None."""
+        if self.seek_ahead_sec is None or not self.info.timestamps:
+            return None
+        first = self.schedule.first_frame(k, self.info.fps)
+        return first / self.info.fps if (first - index) / self.info.fps > \
+            self.seek_ahead_sec else None
 
     def _needed(self, index: int, k: int, stop_clip: int) -> bool:
         fps, sched = self.info.fps, self.schedule
