@@ -209,7 +209,8 @@ def _seconds(index: Optional[int], fps: float) -> float:
 def read_frames(path: str, indices: Sequence[int],
                 info: Optional[VideoInfo] = None) -> List[np.ndarray]:
     """The frames ``indices`` (HxWx3 uint8 RGB, in the order asked) of the video at ``path``,
-    decoded as :class:`ClipReader` decodes them (seeking near the first one).
+    decoded as :class:`ClipReader` decodes them (seeking near each stretch of them, as a
+    training window of clips far apart needs).
 
     Raises:
         VideoReadError: the file cannot be read, or some frames cannot be decoded (named).
@@ -218,16 +219,21 @@ def read_frames(path: str, indices: Sequence[int],
     wanted = set(int(i) for i in indices)
     if not wanted:
         return []
-    lo, hi = min(wanted), max(wanted)
     got: Dict[int, np.ndarray] = {}
     errors: List[DecodeError] = []
     container = open_video(path)
     try:
-        for index, frame in decoded_frames(container, info, errors, lo / info.fps):
-            if index > hi:
-                break
-            if index in wanted:
-                got[index] = frame.to_ndarray(format='rgb24')
+        for lo, hi in _runs(sorted(wanted), SEEK_AHEAD_SEC * info.fps if info.timestamps
+                            else float('inf')):
+            frames = decoded_frames(container, info, errors, lo / info.fps)
+            for index, frame in frames:
+                if index > hi:
+                    break
+                if index in wanted:
+                    got[index] = frame.to_ndarray(format='rgb24')
+            frames.close()
+            if not info.timestamps:
+                break  # one pass from the start covers every run
     finally:
         container.close()
     missing = sorted(wanted - set(got))
@@ -238,6 +244,18 @@ def read_frames(path: str, indices: Sequence[int],
         raise VideoReadError(f'{path}: {len(missing)} of the {len(wanted)} frames asked for, at '
                              f'{where}, could not be decoded{detail}')
     return [got[int(i)] for i in indices]
+
+
+def _runs(indices: Sequence[int], gap: float) -> List[Tuple[int, int]]:
+    """``(first, last)`` of the runs of sorted ``indices`` split where two are more than
+    ``gap`` apart (each run is decoded after its own seek)."""
+    runs = [[indices[0], indices[0]]]
+    for i in indices[1:]:
+        if i - runs[-1][1] > gap:
+            runs.append([i, i])
+        else:
+            runs[-1][1] = i
+    return [tuple(r) for r in runs]
 
 
 class ClipReader:
