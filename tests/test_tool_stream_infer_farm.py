@@ -110,7 +110,7 @@ def test_two_processes_on_one_out_dir_stage_each_recording_once(model, tmp_path)
         for line in stdout.splitlines():
             status, _, rest = line.strip().partition('  ')
             if status == 'done' and 'finished earlier' not in rest \
-                    and 'another process' not in rest:
+                    and 'another process' not in rest and 'staged by' not in rest:
                 staged[rest.split()[0]] = staged.get(rest.split()[0], 0) + 1
     assert staged == {f'sow{i}.mp4': 1 for i in range(4)}, results
     for i in range(4):
@@ -118,6 +118,8 @@ def test_two_processes_on_one_out_dir_stage_each_recording_once(model, tmp_path)
     assert not list(shared.glob('*.claim')) and not list(shared.glob('*.rows.part'))
     report = json.loads((shared / 'run_report.json').read_text())
     assert sorted(v['status'] for v in report['videos']) == ['done'] * 4
+    pids = {str(p.pid) for p in procs}
+    assert {v['staged_by'].split(':')[-1] for v in report['videos']} <= pids
 
 
 def test_out_dir_equal_to_the_video_folder_never_replaces_the_scorers_files(model, tmp_path):

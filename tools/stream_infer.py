@@ -32,7 +32,7 @@ from video_swin_plugin.errors import UsageError  # noqa: E402
 from video_swin_plugin.staging import Smoothing, StreamJob  # noqa: E402
 from video_swin_plugin.staging.claims import STALE_SEC  # noqa: E402
 from video_swin_plugin.staging.inputs import find_videos  # noqa: E402
-from video_swin_plugin.staging.job import exit_status  # noqa: E402
+from video_swin_plugin.staging.job import WORKER, exit_status  # noqa: E402
 from video_swin_plugin.staging.smoothing import SMOOTH_MODES  # noqa: E402
 
 
@@ -119,6 +119,8 @@ def main(argv=None) -> int:
     report = job.run(found, args.session)
     for v in report['videos']:
         detail = v.get('error') or v.get('note') or ''
+        if v.get('staged_by', WORKER) != WORKER:
+            detail = f"staged by {v['staged_by']}"
         if v.get('skipped_clips'):
             detail = f"{v['skipped_clips']} clips unreadable" + (f'; {detail}' if detail else '')
         print(f"{v['status']:>11}  {v['video']}" + (f'  ({detail})' if detail else ''))

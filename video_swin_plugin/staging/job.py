@@ -14,6 +14,7 @@ import csv
 import hashlib
 import json
 import os
+import socket
 import sys
 import time
 from dataclasses import asdict, dataclass
@@ -38,6 +39,7 @@ from .resume import ResumeState
 from .smoothing import Smoothing, smooth_labels
 
 MAX_ERRORS_KEPT = 1000
+WORKER = f'{socket.gethostname()}:{os.getpid()}'  # who staged a recording, in the run report
 REPORT = 'run_report.json'
 # statuses of a recording that make the run's exit status 1
 INCOMPLETE = ('failed', 'too short', 'claim lost')
@@ -115,9 +117,8 @@ class StreamJob:
                 self.claim.release()
             if report['stopped']:
                 break
-        self._settle(report)
         report['wall_s'] = round(time.time() - started, 3)
-        atomic_write_text(os.path.join(self.out_dir, REPORT), to_json(report))
+        self._write_report(report)
         return report
 
     def _run_session(self, session: Sequence[Video], entries: List[dict], carry: bool) -> bool:
@@ -188,14 +189,39 @@ class StreamJob:
             video=name, path=path, generator=GENERATOR, status=entry['status'],
             error=message)))
 
-    def _settle(self, report: Dict) -> None:
-        """Recordings another process was staging: done by now, or still in progress."""
-        for entry in report['videos']:
-            if entry.get('status') != 'in progress':
-                continue
-            summary = self.outputs(entry['video']).summary()
-            if summary is not None and summary.get('status') in ('done', ) + INCOMPLETE:
-                entry.update(status=summary['status'], note='staged by another process')
+    def _write_report(self, report: Dict) -> None:
+        """Write ``run_report.json`` for this run's recordings. Several processes share an
+        output folder, so under a lock the report on disk is merged in: a recording this
+        process saw in progress elsewhere takes the status its stager has written since
+        (its summary, or that process's report), whichever process writes last."""
+        path = os.path.join(self.out_dir, REPORT)
+        lock = Claim(path + '.lock', stale_sec=60)
+        deadline = time.monotonic() + 60
+        while not lock.acquire():
+            if time.monotonic() > deadline:
+                break  # a stuck lock: write our view rather than none
+            time.sleep(0.05)
+        try:
+            on_disk = {}
+            if _is_our_report(path):
+                with open(path, encoding='utf-8') as f:
+                    on_disk = {v['video']: v for v in json.load(f)['videos']}
+            for entry in report['videos']:
+                other = on_disk.get(entry['video'], {})
+                if entry.get('note', '').startswith('finished earlier') and \
+                        other.get('status') == 'done' and 'staged_by' in other:
+                    entry['staged_by'] = other['staged_by']  # by a process before this one
+                if entry.get('status') != 'in progress':
+                    continue
+                summary = self.outputs(entry['video']).summary()
+                if other.get('status') not in (None, 'in progress'):
+                    entry.clear()
+                    entry.update(other)  # with its stager's staged_by
+                elif summary is not None and summary.get('status') in ('done', ) + INCOMPLETE:
+                    entry.update(status=summary['status'], note='staged by another process')
+            atomic_write_text(path, to_json(report))
+        finally:
+            lock.release()
 
     def process(self, path: str, name: str, entry: dict, memory_in: Optional[FAMMemory] = None,
                 previous_fp: Optional[str] = None, carry: bool = False) -> Outcome:
@@ -226,7 +252,7 @@ class StreamJob:
                     read_rows(files['part'], self.clf.classes, smoothed=False))
         os.unlink(files['part'])
         entry.update(status='done', skipped_clips=sum(s['clips'] for s in state.skipped),
-                     unreadable=state.skipped[:20])
+                     unreadable=state.skipped[:20], staged_by=WORKER)
         self._log_skipped(name, state)
         return Outcome(state.memory if carry else None, state.fingerprint)
 
