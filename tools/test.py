@@ -18,7 +18,7 @@ from mmengine.runner import Runner
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))  # a checkout without install
 import video_swin_plugin.registry  # noqa: E402,F401  (registers the plugin scope; compat fixes)
 import video_swin_plugin.engine  # noqa: E402,F401
-from video_swin_plugin import cli  # noqa: E402
+from video_swin_plugin import cli, compat  # noqa: E402
 from video_swin_plugin.engine.config_check import merge_cfg_options  # noqa: E402
 from video_swin_plugin.errors import UsageError  # noqa: E402
 
@@ -63,6 +63,7 @@ def test_metrics(args: argparse.Namespace) -> dict:
     """Test the checkpoint; print and return the metrics (``{'acc/top1': ..., ...}``)."""
     args.config = cli.config_file(args.config)
     cfg = merge_args(Config.fromfile(args.config), args)
+    compat.prepare_distributed(cfg)  # torchrun without CUDA: gloo, CPU DDP
     metrics = Runner.from_cfg(cfg).test()
     print('test metrics: ' + ', '.join(f'{k}={v:.4f}' if isinstance(v, float) else f'{k}={v}'
                                        for k, v in metrics.items()))

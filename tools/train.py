@@ -21,7 +21,7 @@ from mmengine.runner import Runner
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))  # a checkout without install
 import video_swin_plugin.registry  # noqa: E402,F401  (registers the plugin scope; compat fixes)
 import video_swin_plugin.engine  # noqa: E402,F401
-from video_swin_plugin import cli  # noqa: E402
+from video_swin_plugin import cli, compat  # noqa: E402
 from video_swin_plugin.engine.config_check import merge_cfg_options  # noqa: E402
 from video_swin_plugin.errors import UsageError  # noqa: E402
 
@@ -94,6 +94,7 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     args.config = cli.config_file(args.config)
     cfg = merge_args(Config.fromfile(args.config), args)
+    compat.prepare_distributed(cfg)  # torchrun without CUDA: gloo, CPU DDP
     Runner.from_cfg(cfg).train()
     return 0
 
