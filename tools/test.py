@@ -13,6 +13,7 @@ import os.path as osp
 import sys
 
 from mmengine.config import Config
+from mmengine.dist import is_main_process
 from mmengine.runner import Runner
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))  # a checkout without install
@@ -65,8 +66,9 @@ def test_metrics(args: argparse.Namespace) -> dict:
     cfg = merge_args(Config.fromfile(args.config), args)
     compat.prepare_distributed(cfg)  # torchrun without CUDA: gloo, CPU DDP
     metrics = Runner.from_cfg(cfg).test()
-    print('test metrics: ' + ', '.join(f'{k}={v:.4f}' if isinstance(v, float) else f'{k}={v}'
-                                       for k, v in metrics.items()))
+    if is_main_process():  # every rank has the metrics of all; one prints them
+        print('test metrics: ' + ', '.join(f'{k}={v:.4f}' if isinstance(v, float) else
+                                           f'{k}={v}' for k, v in metrics.items()))
     return metrics
 
 
