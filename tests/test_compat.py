@@ -37,10 +37,14 @@ def test_prepare_does_nothing_without_launcher_or_with_cuda(monkeypatch):
     assert not dist.is_initialized()
 
 
-def test_other_launchers_without_cuda_are_refused(monkeypatch):
+def test_other_launchers_or_no_torchrun_without_cuda_are_refused(monkeypatch):
     monkeypatch.setattr(torch.cuda, 'is_available', lambda: False)
     with pytest.raises(UsageError, match='--launcher slurm needs CUDA.*dist_train.sh'):
         compat.prepare_distributed(Config(dict(launcher='slurm')))
+    for key in ('RANK', 'WORLD_SIZE', 'MASTER_ADDR', 'MASTER_PORT'):
+        monkeypatch.delenv(key, raising=False)
+    with pytest.raises(UsageError, match='environment torchrun sets.*RANK.*dist_train.sh'):
+        compat.prepare_distributed(Config(dict(launcher='pytorch')))
 
 
 def test_prepare_starts_gloo_and_the_wrapper_trains_on_cpu(monkeypatch):

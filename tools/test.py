@@ -1,11 +1,13 @@
 """Test a recognizer checkpoint on a config's test set (mmaction2's tools/test.py shape).
 
     python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--dump results.pkl] [--cfg-options ...]
-    bash tools/dist_test.sh CONFIG CHECKPOINT GPUS [same options]
+    bash tools/dist_test.sh CONFIG CHECKPOINT GPUS [same options]   (torchrun)
 
-Prints the test metrics (top-1/top-5 accuracy for the Swin configs). Official Video Swin files
-load as they are; every flag only edits the config. Exit status 0, or 2 with one ``error:`` line
-for bad input. Like mmaction2's tool, no ``--device``: the Runner places the model.
+Prints the test metrics (top-1/top-5 accuracy for the Swin configs), over all ranks' samples
+when distributed (rank 0 prints). Official Video Swin files load as they are; every flag only
+edits the config. Distributed runs use the config's ``dist_cfg`` (nccl) on GPUs; without CUDA,
+gloo and a CPU DDP (``compat.prepare_distributed``). Exit status 0, or 2 with one ``error:``
+line for bad input. Like mmaction2's tool, no ``--device``: the Runner places the model.
 """
 import argparse
 import os

@@ -1,12 +1,13 @@
 """Train a recognizer from a config (mmaction2's tools/train.py shape, for the plugin's scope).
 
     python tools/train.py CONFIG [--work-dir DIR] [--resume [CKPT]] [--amp] [--cfg-options k=v ...]
-    bash tools/dist_train.sh CONFIG GPUS [same options]
+    bash tools/dist_train.sh CONFIG GPUS [same options]   (torchrun; NNODES, NODE_RANK, ...)
 
 Every flag only edits the config; the Runner does the rest. The plugin is imported here, so any
 config with ``default_scope='video_swin_plugin'`` (or ``type='video_swin_plugin.X'``) builds.
-Exit status 0, or 2 with one ``error:`` line for bad input. Like mmaction2's tool, no
-``--device``: the Runner places the model.
+Distributed runs use the config's ``dist_cfg`` (nccl) on GPUs; without CUDA, gloo and a CPU DDP
+(``compat.prepare_distributed``). Exit status 0, or 2 with one ``error:`` line for bad input.
+Like mmaction2's tool, no ``--device``: the Runner places the model.
 """
 import argparse
 import os

@@ -82,6 +82,12 @@ def prepare_distributed(cfg) -> bool:
         # mmengine's slurm and mpi paths also pick a CUDA device; on CPU only torchrun is wired
         raise UsageError(f'--launcher {launcher} needs CUDA; without it launch with torchrun '
                          '(tools/dist_train.sh, tools/dist_test.sh: --launcher pytorch)')
+    missing = [key for key in ('RANK', 'WORLD_SIZE', 'MASTER_ADDR', 'MASTER_PORT')
+               if key not in os.environ]
+    if missing:
+        raise UsageError('--launcher pytorch needs the environment torchrun sets '
+                         f'({", ".join(missing)} missing); start through tools/dist_train.sh '
+                         'or tools/dist_test.sh')
     env_cfg = cfg.setdefault('env_cfg', {})
     dist_cfg = env_cfg.setdefault('dist_cfg', {})
     timeout = dist_cfg.get('timeout')
