@@ -1,11 +1,13 @@
 """Test a recognizer checkpoint on a config's test set (mmaction2's tools/test.py shape).
 
     python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--dump results.pkl] [--cfg-options ...]
-    bash tools/dist_test.sh CONFIG CHECKPOINT GPUS [same options]
+    bash tools/dist_test.sh CONFIG CHECKPOINT GPUS [same options]   (torchrun)
 
-Prints the test metrics (top-1/top-5 accuracy for the Swin configs). Official Video Swin files
-load as they are; every flag only edits the config. Exit status 0, or 2 with one ``error:`` line
-for bad input. Like mmaction2's tool, no ``--device``: the Runner places the model.
+Prints the test metrics (top-1/top-5 accuracy for the Swin configs), over all ranks' samples
+when distributed (rank 0 prints). Official Video Swin files load as they are; every flag only
+edits the config. Distributed runs use the config's ``dist_cfg`` (nccl) on GPUs; without CUDA,
+gloo and a CPU DDP (``compat.prepare_distributed``). Exit status 0, or 2 with one ``error:``
+line for bad input. Like mmaction2's tool, no ``--device``: the Runner places the model.
 """
 import argparse
 import os
@@ -13,12 +15,13 @@ import os.path as osp
 import sys
 
 from mmengine.config import Config
+from mmengine.dist import is_main_process
 from mmengine.runner import Runner
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))  # a checkout without install
 import video_swin_plugin.registry  # noqa: E402,F401  (registers the plugin scope; compat fixes)
 import video_swin_plugin.engine  # noqa: E402,F401
-from video_swin_plugin import cli  # noqa: E402
+from video_swin_plugin import cli, compat  # noqa: E402
 from video_swin_plugin.engine.config_check import merge_cfg_options  # noqa: E402
 from video_swin_plugin.errors import UsageError  # noqa: E402
 
@@ -63,9 +66,11 @@ def test_metrics(args: argparse.Namespace) -> dict:
     """Test the checkpoint; print and return the metrics (``{'acc/top1': ..., ...}``)."""
     args.config = cli.config_file(args.config)
     cfg = merge_args(Config.fromfile(args.config), args)
+    compat.prepare_distributed(cfg)  # torchrun without CUDA: gloo, CPU DDP
     metrics = Runner.from_cfg(cfg).test()
-    print('test metrics: ' + ', '.join(f'{k}={v:.4f}' if isinstance(v, float) else f'{k}={v}'
-                                       for k, v in metrics.items()))
+    if is_main_process():  # every rank has the metrics of all; one prints them
+        print('test metrics: ' + ', '.join(f'{k}={v:.4f}' if isinstance(v, float) else
+                                           f'{k}={v}' for k, v in metrics.items()))
     return metrics
 
 

@@ -1,12 +1,13 @@
 """Train a recognizer from a config (mmaction2's tools/train.py shape, for the plugin's scope).
 
     python tools/train.py CONFIG [--work-dir DIR] [--resume [CKPT]] [--amp] [--cfg-options k=v ...]
-    bash tools/dist_train.sh CONFIG GPUS [same options]
+    bash tools/dist_train.sh CONFIG GPUS [same options]   (torchrun; NNODES, NODE_RANK, ...)
 
 Every flag only edits the config; the Runner does the rest. The plugin is imported here, so any
 config with ``default_scope='video_swin_plugin'`` (or ``type='video_swin_plugin.X'``) builds.
-Exit status 0, or 2 with one ``error:`` line for bad input. Like mmaction2's tool, no
-``--device``: the Runner places the model.
+Distributed runs use the config's ``dist_cfg`` (nccl) on GPUs; without CUDA, gloo and a CPU DDP
+(``compat.prepare_distributed``). Exit status 0, or 2 with one ``error:`` line for bad input.
+Like mmaction2's tool, no ``--device``: the Runner places the model.
 """
 import argparse
 import os
@@ -21,7 +22,7 @@ from mmengine.runner import Runner
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))  # a checkout without install
 import video_swin_plugin.registry  # noqa: E402,F401  (registers the plugin scope; compat fixes)
 import video_swin_plugin.engine  # noqa: E402,F401
-from video_swin_plugin import cli  # noqa: E402
+from video_swin_plugin import cli, compat  # noqa: E402
 from video_swin_plugin.engine.config_check import merge_cfg_options  # noqa: E402
 from video_swin_plugin.errors import UsageError  # noqa: E402
 
@@ -94,6 +95,7 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     args.config = cli.config_file(args.config)
     cfg = merge_args(Config.fromfile(args.config), args)
+    compat.prepare_distributed(cfg)  # torchrun without CUDA: gloo, CPU DDP
     Runner.from_cfg(cfg).train()
     return 0
 

@@ -186,30 +186,42 @@ class LongVideoDataset(BaseActionDataset):
 
 @DATA_SAMPLERS.register_module()
 class RecordingStreamSampler(Sampler):
-    """Feeds each batch slot the windows of its recordings in time order (for random state
+    """Feeds each batch slot whole recordings, window by window in time order (for random state
     passing in ``SequenceRecognizer3D``: a slot's next window continues its last one).
 
-    Each epoch the recordings are shuffled, their windows laid end to end in time order, and
-    the whole cut into ``batch_size * world_size`` equal streams. Batch t holds window t of
-    every stream of this rank. Every window is used once per epoch; continuity breaks only where
-    one recording ends (the recognizer then resets) and at the cuts; the last stream may be
-    padded with a few random windows. The length is fixed: ceil(windows / streams) batches.
+    There are ``batch_size * num_replicas`` slots (streams); rank r owns slots
+    ``r * batch_size ... (r + 1) * batch_size - 1`` and its batch t holds window t of each of
+    them. Each epoch the recordings are shuffled and dealt out whole, longest first, each to the
+    slot with the fewest windows so far (balanced by window count); a slot walks its recordings
+    one after another, so no recording is split across slots or ranks within an epoch and every
+    window is used once. All ranks run the same number of batches (DDP needs it): the longest
+    stream's length, the same every epoch. A shorter stream is topped up by walking its own
+    recordings again from the start (the recognizer resets there); with fewer recordings than
+    slots, an empty slot borrows a recording (a warning says so).
 
     Args:
         dataset (LongVideoDataset): The dataset (its items carry ``video`` and ``clip_index``).
         batch_size (int): Must equal the dataloader's ``batch_size``.
         shuffle (bool): Shuffle the recordings each epoch. Defaults to True.
-        seed (int, optional): Seed; mmengine passes the run's. Defaults to None (0).
+        seed (int, optional): Seed; mmengine passes the run's (the same on every rank).
+            Defaults to None (0).
+        num_replicas (int, optional): Number of ranks. Defaults to None (the world size).
+        rank (int, optional): This rank. Defaults to None (the process's rank).
     """
 
     def __init__(self, dataset, batch_size: int, shuffle: bool = True,
-                 seed: Optional[int] = None) -> None:
+                 seed: Optional[int] = None, num_replicas: Optional[int] = None,
+                 rank: Optional[int] = None) -> None:
         from mmengine.dist import get_dist_info
+        world_rank, world_size = get_dist_info()
         self.dataset = dataset
         self.batch_size = batch_size
         self.shuffle = shuffle
         self.seed = 0 if seed is None else seed
-        self.rank, self.world_size = get_dist_info()
+        self.world_size = world_size if num_replicas is None else num_replicas
+        self.rank = world_rank if rank is None else rank
+        if not 0 <= self.rank < self.world_size:
+            raise ValueError(f'rank {self.rank} outside [0, {self.world_size})')
         self.epoch = 0
         by_video: 'OrderedDict[str, list]' = OrderedDict()
         for i in range(len(dataset)):
@@ -217,30 +229,52 @@ class RecordingStreamSampler(Sampler):
             by_video.setdefault(info['video'], []).append((int(info['clip_index'][0]), i))
         self.videos = [[i for _, i in sorted(windows)] for windows in by_video.values()]
         self.num_streams = batch_size * self.world_size
+        if len(self.videos) < self.num_streams:
+            print_log(f'RecordingStreamSampler: {len(self.videos)} recordings for '
+                      f'{self.num_streams} batch slots (batch_size {batch_size} x '
+                      f'{self.world_size} ranks); some slots repeat a recording',
+                      logger='current', level=30)
+        # The same every epoch: the deal depends on the recordings' lengths, not their order
+        self.stream_length = max(map(len, self.streams()), default=0)
+
+    def recordings(self) -> List[List[int]]:
+        """This epoch's recordings (indices into ``self.videos``) of each slot, all ranks."""
+        order = np.arange(len(self.videos))
+        rng = np.random.default_rng(self.seed + self.epoch)
+        if self.shuffle:
+            rng.shuffle(order)
+        # longest first, each to the least-filled slot; a stable sort keeps the shuffled order
+        # among recordings of equal length (LPT scheduling, within 4/3 of the best balance)
+        longest_first = sorted(order, key=lambda v: -len(self.videos[v]))
+        slots: List[List[int]] = [[] for _ in range(self.num_streams)]
+        filled = [0] * self.num_streams
+        for v in longest_first:
+            k = int(np.argmin(filled))
+            slots[k].append(int(v))
+            filled[k] += len(self.videos[v])
+        if self.shuffle:  # which rank and slot gets the longest recordings varies too
+            slots = [slots[k] for k in rng.permutation(self.num_streams)]
+        position = {int(v): p for p, v in enumerate(order)}
+        return [sorted(slot, key=position.__getitem__) for slot in slots]
 
     def streams(self) -> List[List[int]]:
-        """This epoch's streams of dataset indices, all ranks."""
-        order = np.arange(len(self.videos))
-        if self.shuffle:
-            np.random.default_rng(self.seed + self.epoch).shuffle(order)
-        flat = [i for v in order for i in self.videos[v]]
-        length = self._length()
-        return [flat[k * length:(k + 1) * length] for k in range(self.num_streams)]
-
-    def _length(self) -> int:
-        total = sum(len(v) for v in self.videos)
-        return -(-total // self.num_streams)  # ceil
+        """This epoch's streams of dataset indices, all ranks, before topping up."""
+        return [[i for v in slot for i in self.videos[v]] for slot in self.recordings()]
 
     def __iter__(self) -> Iterator[int]:
-        streams = self.streams()
-        rng = np.random.default_rng(self.seed + self.epoch + 1)
-        mine = streams[self.rank * self.batch_size:(self.rank + 1) * self.batch_size]
-        for t in range(self._length()):
+        streams, length = self.streams(), self.stream_length
+        if not length:
+            return
+        mine = []
+        for k in range(self.rank * self.batch_size, (self.rank + 1) * self.batch_size):
+            stream = streams[k] or self.videos[k % len(self.videos)]  # an empty slot borrows
+            mine.append([stream[t % len(stream)] for t in range(length)])
+        for t in range(length):
             for stream in mine:
-                yield stream[t] if t < len(stream) else int(rng.integers(len(self.dataset)))
+                yield stream[t]
 
     def __len__(self) -> int:
-        return self._length() * self.batch_size
+        return self.stream_length * self.batch_size
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch

@@ -31,7 +31,10 @@ class StagingMetric(BaseMetric):
     Takes the per-clip predictions of ``SequenceRecognizer3D`` (``pred_scores.item`` of shape
     ``(K, num_classes)``, labels ``(K,)``) or of a one-clip recognizer (``(num_classes,)``).
     Where a sample carries ``new_clips`` (``LongVideoDataset`` in test mode), only those clips
-    count, so each clip of a recording is counted once.
+    count, so each clip of a recording is counted once. Where samples carry ``video`` and
+    ``clip_index``, a clip seen again is dropped too: in a distributed test mmengine's
+    ``DefaultSampler`` pads the ranks' shares with repeated samples, and results from all ranks
+    are collected before :meth:`compute_metrics`.
 
     Args:
         classes (Sequence[str], optional): Class names for the per-class F1 keys. Defaults to
@@ -56,10 +59,27 @@ class StagingMetric(BaseMetric):
                                  'sample')
             keep = np.asarray(sample.get('new_clips', np.ones(len(labels), bool)), bool)
             keep = keep.reshape(-1)
+            video, index = sample.get('video'), sample.get('clip_index')
+            clips = None if video is None or index is None else \
+                [(video, int(i)) for i in np.asarray(index).reshape(-1)[keep]]
             self.results.append(dict(pred=scores.argmax(-1)[keep], gt=labels[keep],
-                                     num_classes=scores.shape[-1]))
+                                     num_classes=scores.shape[-1], clips=clips))
+
+    @staticmethod
+    def _count_once(results: List[dict]) -> List[dict]:
+        """``results`` with every (video, clip_index) kept at its first occurrence only; as
+        they are when some result has no clip keys."""
+        if any(r.get('clips') is None for r in results):
+            return results
+        seen, unique = set(), []
+        for r in results:
+            first = np.array([clip not in seen for clip in r['clips']], bool)
+            seen.update(r['clips'])
+            unique.append(dict(r, pred=r['pred'][first], gt=r['gt'][first]))
+        return unique
 
     def compute_metrics(self, results: List[dict]) -> Dict:
+        results = self._count_once(results)
         num_classes = max(r['num_classes'] for r in results)
         y_pred = np.concatenate([r['pred'] for r in results])
         y_true = np.concatenate([r['gt'] for r in results])
