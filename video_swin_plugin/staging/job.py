@@ -24,11 +24,11 @@ from ..models.necks.recurrent import FAMMemory
 from ..video_reader import ClipReader
 from .agreement import agreement, load_truth, match_truth
 from .atomic import atomic_write_bytes, atomic_write_text
-from .hypnogram import hypnogram_png
 from .inputs import Video, find_videos, group_sessions, output_stem
 from .reports import (WAKE_NAMES, ClipTable, csv_header, final_csv, find_class, format_row,
                       merge_stretches, read_rows, stage_statistics, to_json)
 from .resume import ResumeState
+from .sleep import SleepOutputs, SleepSettings
 from .smoothing import Smoothing, smooth_labels
 
 MAX_ERRORS_KEPT = 1000
@@ -49,7 +49,7 @@ class StreamJob:
                  smoothing: Smoothing = Smoothing(), labels: Optional[str] = None,
                  save_every: Optional[int] = None, max_clips: Optional[int] = None,
                  progress: bool = True, log: Callable[[str], None] = None,
-                 save_interval_sec: float = 1.0) -> None:
+                 save_interval_sec: float = 1.0, sleep: Optional[SleepSettings] = None) -> None:
         self.clf = classifier
         self.out_dir = out_dir
         self.smoothing = smoothing
@@ -62,6 +62,8 @@ class StreamJob:
         self.log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
         self.model_fp = classifier.fingerprint()
         os.makedirs(out_dir, exist_ok=True)
+        self.sleep = SleepOutputs(sleep or SleepSettings(), classifier.classes,
+                                  classifier.schedule, smoothing, self.truth, out_dir, self.log)
 
     # ---- the run ---------------------------------------------------------------------------
     def run(self, videos: Sequence[Video], session_pattern: Optional[str] = None) -> Dict:
@@ -71,6 +73,7 @@ class StreamJob:
         if dup:
             raise ValueError(f'several inputs would write the same outputs: {dup}')
         carry = bool(session_pattern)
+        self.sleep.begin(videos, session_pattern)  # clock starts, before any file is staged
         report = dict(videos=[], stopped=False)
         started = time.time()
         for session in group_sessions(videos, session_pattern):
@@ -89,6 +92,7 @@ class StreamJob:
                 memory, previous = outcome.memory, outcome.fingerprint
             if report['stopped']:
                 break
+        self.sleep.end(report)  # whole nights and cohort.csv
         report['wall_s'] = round(time.time() - started, 3)
         atomic_write_text(os.path.join(self.out_dir, 'run_report.json'), to_json(report))
         return report
@@ -230,6 +234,7 @@ class StreamJob:
         min_bout = int(round(self.smoothing.min_bout_sec / stride))
         smoothed = smooth_labels(dense_probs, self.smoothing.size, self.smoothing.mode,
                                  max(1, min_bout), valid)
+        smoothed = self.sleep.clip_stages(dense_probs, valid, smoothed)  # --smooth hmm
         wake = find_class(classes, WAKE_NAMES)
         info = state.info
         summary = dict(
@@ -253,8 +258,8 @@ class StreamJob:
                 summary['agreement'] = dict(labels=self.labels_path,
                                             raw=agreement(truth, raw, classes),
                                             smoothed=agreement(truth, smoothed, classes))
-        png = hypnogram_png(raw, smoothed, dense_probs, classes, stride, name, truth,
-                            state.skipped)
+        # epochs, clock, EDF+/BORIS files and their JSON blocks; the epoch hypnogram
+        png = self.sleep.finish(path, name, files, state, table, summary)
         atomic_write_text(files['csv'], final_csv(name, table, smoothed[table.clip], classes))
         atomic_write_text(files['json'], to_json(summary))
         atomic_write_bytes(files['png'], png)
@@ -263,7 +268,8 @@ class StreamJob:
 
     # ---- helpers ---------------------------------------------------------------------------
     def _post_settings(self) -> dict:
-        return dict(asdict(self.smoothing), labels=self.labels_path)
+        return dict(asdict(self.smoothing), labels=self.labels_path,
+                    sleep=self.sleep.post_settings())
 
     def _refresh(self, path: str, name: str, files: Dict[str, str], state: ResumeState,
                  entry: dict) -> None:
@@ -311,7 +317,8 @@ def stream_videos(classifier: StreamingClassifier, inputs: Sequence[str], out_di
                   smoothing: Smoothing = Smoothing(), labels: Optional[str] = None,
                   session: Optional[str] = None, save_every: Optional[int] = None,
                   max_clips: Optional[int] = None, progress: bool = True,
-                  save_interval_sec: float = 1.0) -> Dict:
+                  save_interval_sec: float = 1.0,
+                  sleep: Optional[SleepSettings] = None) -> Dict:
     """Stage every video in ``inputs`` (files or folders) into ``out_dir``.
 
     Per video ``<name>.csv`` (``video,clip,start,end,label,smoothed_label,p_<class>...``),
@@ -326,5 +333,5 @@ def stream_videos(classifier: StreamingClassifier, inputs: Sequence[str], out_di
     since the last save (``save_every=1``: after every clip), and at the end of each video.
     """
     job = StreamJob(classifier, out_dir, smoothing, labels, save_every, max_clips, progress,
-                    save_interval_sec=save_interval_sec)
+                    save_interval_sec=save_interval_sec, sleep=sleep)
     return job.run(find_videos(inputs), session)
