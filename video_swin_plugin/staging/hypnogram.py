@@ -84,14 +84,21 @@ def _stage_panel(ax, labels: np.ndarray, t: np.ndarray, height: Dict[int, int],
                       zorder=2)
 
 
-def hypnogram_png(raw: np.ndarray, smoothed: np.ndarray, probs: np.ndarray,
-                  classes: Sequence[str], stride_sec: float, title: str,
-                  truth: Optional[np.ndarray] = None, skipped: Sequence[Dict] = (), *,
-                  start: Optional[datetime] = None,
-                  not_recorded: Sequence[Tuple[float, float]] = (),
-                  boundaries: Sequence[Tuple[float, str]] = (),
-                  subtitle: str = '') -> bytes:
-    """The hypnogram as PNG bytes.
+def hypnogram_png(*args, **kwargs) -> bytes:
+    """The hypnogram of :func:`hypnogram_figure` (same arguments) as PNG bytes."""
+    buf = io.BytesIO()
+    hypnogram_figure(*args, **kwargs).savefig(buf, format='png', metadata={'Software': None})
+    return buf.getvalue()
+
+
+def hypnogram_figure(raw: np.ndarray, smoothed: np.ndarray, probs: np.ndarray,
+                     classes: Sequence[str], stride_sec: float, title: str,
+                     truth: Optional[np.ndarray] = None, skipped: Sequence[Dict] = (), *,
+                     start: Optional[datetime] = None,
+                     not_recorded: Sequence[Tuple[float, float]] = (),
+                     boundaries: Sequence[Tuple[float, str]] = (),
+                     subtitle: str = ''):
+    """The hypnogram as a matplotlib ``Figure`` (Agg, outside pyplot's state).
 
     Args:
         raw (ndarray[T]): argmax stage per step (clip or epoch), ``-1`` unscored (any negative
@@ -202,6 +209,4 @@ def hypnogram_png(raw: np.ndarray, smoothed: np.ndarray, probs: np.ndarray,
                        fontsize=8, frameon=False, borderaxespad=0)
     fig.suptitle(title + (f'\n{subtitle}' if subtitle else ''), fontsize=10,
                  y=1 - 0.08 / fig.get_figheight())
-    buf = io.BytesIO()
-    fig.savefig(buf, format='png', metadata={'Software': None})
-    return buf.getvalue()
+    return fig
