@@ -41,8 +41,8 @@ def smooth_option(text: str):
     try:
         return int(text)
     except ValueError:
-        raise UsageError(f'--smooth {text!r} must be a window in clips (an integer) or '
-                         '"hmm"') from None
+        raise argparse.ArgumentTypeError(f'{text!r} is neither a window in clips (an integer) '
+                                         'nor "hmm"') from None
 
 
 def class_text(items, option: str) -> dict:
