@@ -190,11 +190,16 @@ def hypnogram_figure(raw: np.ndarray, smoothed: np.ndarray, probs: np.ndarray,
         secs = sum(s['end'] - s['start'] for s in skipped)
         handles.append(Patch(facecolor=UNREADABLE_COLOUR, alpha=0.55, hatch='//',
                              edgecolor='white', label=f'unreadable ({secs / 60:.1f} min)'))
-        axes[0].text(skipped[0]['start'], 1.0, ' unreadable', transform=axes[0].get_xaxis_transform(),
-                     va='bottom', ha='left', fontsize=7, color='0.35', clip_on=False)
     if len(not_recorded):
         handles.append(Patch(facecolor=NOT_RECORDED_COLOUR, hatch='xx', edgecolor='0.75',
                              label='not recorded'))
+    # name each shaded stretch wide enough to hold a word, inside it (file names use the top)
+    for (s, e), text in [((x['start'], x['end']), 'unreadable') for x in skipped] + [
+            (span, 'not recorded') for span in not_recorded]:
+        if e - s >= 0.012 * total:
+            axes[0].text((s + e) / 2, 0.03, text, transform=axes[0].get_xaxis_transform(),
+                         rotation=90, ha='center', va='bottom', fontsize=7, color='0.25',
+                         zorder=5)
     for s, name in boundaries:
         for a in axes:
             a.axvline(s, color='0.4', lw=0.7, ls=':', zorder=4)

@@ -265,7 +265,7 @@ class SleepOutputs:
             lights_on=on.isoformat(timespec='seconds') if on else None,
             window_epochs=[a, max(a, b)])
 
-    def _night_outputs(self, night: Night, stem: str, title: str, subtitle_extra: str = ''
+    def night_outputs(self, night: Night, stem: str, title: str, subtitle_extra: str = ''
                        ) -> Tuple[Dict, bytes, np.ndarray, Optional[np.ndarray]]:
         """Epoch CSV, EDF+, BORIS table (per file), statistics and hypnogram of a timeline;
         returns (summary block, PNG bytes, stages, scorer stages)."""
@@ -337,7 +337,7 @@ class SleepOutputs:
         part = self._part(path, name, state.info, table, int(state.next_clip), state.skipped)
         night = build_night([part], self.epoch_sec)
         stem = files['csv'][:-len('.csv')]
-        block, png, _, _ = self._night_outputs(night, stem, name)
+        block, png, _, _ = self.night_outputs(night, stem, name)
         clock = self.clocks.get(name, RecordingClock(None, 'unknown'))
         summary['clock'] = dict(clock.to_dict(), note=None if clock.start else
                                 'the clock start is unknown: times are seconds from the start '
@@ -371,7 +371,7 @@ class SleepOutputs:
             stem = os.path.join(self.out_dir, output_stem(key) + '.night') \
                 if len(session) > 1 else None
             if stem is not None:
-                block, png, _, _ = self._night_outputs(
+                block, png, _, _ = self.night_outputs(
                     night, stem, f'night {key}' + (f' ({animal})' if animal else ''),
                     f'; {len(parts)} files placed by {night.placement}')
                 atomic_write_bytes(stem + '.png', png)
