@@ -246,3 +246,27 @@ def test_hypnogram_of_a_file_without_a_scored_clip_says_so():
     assert len(fig.axes) == 1
     assert 'no scored clips' in [t.get_text() for t in fig.axes[0].texts]
     assert _legend_labels(fig) == ['unreadable (5.0 min)']  # no legend for absent stages
+
+
+def test_settings_from_the_config_with_options_on_top():
+    from mmengine.config import Config
+    from video_swin_plugin.errors import ConfigError
+    cfg = Config(dict(classes=CLASSES, scoring_epoch_sec=20,
+                      hmm_transitions=dict(matrix=[[.9, .05, .05], [.05, .9, .05],
+                                                   [.05, .05, .9]],
+                                           step_sec=20, forbidden=['awake->rem']),
+                      edf_stage_strings=dict(nrem='Sleep stage NREM')))
+    s = SleepSettings.from_config(cfg, method='hmm', edf_stage_strings={'rem': 'R'})
+    assert s.epoch_sec == 20.0 and s.epoch_source == 'config scoring_epoch_sec'
+    assert s.transitions.matrix[0, 2] == 0 and s.transitions.forbidden == [('awake', 'rem')]
+    assert s.edf_stage_strings == {'nrem': 'Sleep stage NREM', 'rem': 'R'}
+    assert SleepSettings.from_config(cfg, epoch_sec=30).epoch_source == '--epoch-sec'
+    assert SleepSettings.from_config(None).epoch_sec is None  # 30 s by default
+    with pytest.raises(ConfigError, match='hmm_transitions must be dict'):
+        SleepSettings.from_config(Config(dict(classes=CLASSES, hmm_transitions=dict(
+            matrix=[[1.0]]))))
+    with pytest.raises(ConfigError, match='must be 3x3'):
+        SleepSettings.from_config(Config(dict(classes=CLASSES, hmm_transitions=dict(
+            matrix=[[1.0]], step_sec=30))))
+    with pytest.raises(UsageError, match='config key scoring_epoch_sec'):
+        SleepSettings.from_config(Config(dict(classes=CLASSES, scoring_epoch_sec=0)))
