@@ -68,7 +68,8 @@ def test_edf_hypnogram_reads_back_through_edfio(tmp_path):
 
 
 def test_edf_with_unknown_start_says_so(tmp_path):
-    (tmp_path / 'h.edf').write_bytes(edf_bytes(hypnogram_annotations(STAGES, 30.0, edf_stage_strings(CLASSES)), None))
+    texts = edf_stage_strings(CLASSES)
+    (tmp_path / 'h.edf').write_bytes(edf_bytes(hypnogram_annotations(STAGES, 30.0, texts), None))
     header = (tmp_path / 'h.edf').read_bytes()[:256].decode('ascii')
     assert 'Startdate X' in header[88:168]
     assert read_edf_annotations(str(tmp_path / 'h.edf'))[1] is None
