@@ -49,6 +49,10 @@ INSTALL_REQUIRES = [
     'scipy',
     # Tested: 3.11.2. Floor: matplotlib.colormaps (hypnogram colours) is new in 3.5.
     'matplotlib>=3.5',
+    # EDF+ hypnograms (annotations-only files). Tested: 0.4.18, the floor (older releases untried).
+    'edfio>=0.4.18',
+    # BORIS XLSX exports in, import tables out (Workbook, load_workbook). Tested: 3.1.5.
+    'openpyxl>=3.1',
 ]
 
 EXTRAS_REQUIRE = {

@@ -7,8 +7,9 @@
    frames at 8 fps), and its ``video,start,end,label`` CSV;
 2. stages it clip by clip (one clip a second) with the demo model, a tiny Swin + FAM trained on
    OTHER synthetic recordings by tools/train_demo_model.py (demo/, synthetic data only);
-3. writes the per-clip CSV, the summary JSON and the hypnogram PNG, and prints the agreement
-   with the known stages, raw and smoothed.
+3. writes the per-clip CSV, the 30-s epoch table, the EDF+ hypnogram, the summary JSON, the
+   hypnogram PNG and cohort.csv, and prints the agreement with the known stages (per clip and
+   per epoch, raw and smoothed) and the night's cohort row.
 
 Rerunning it skips the finished recording (delete the output folder to start over). Exit status
 0, 1 when staging failed, 2 with one ``error:`` line for bad input.
@@ -94,7 +95,8 @@ def _row(name, a):
     def fmt(v):  # None: undefined (e.g. kappa when both sides use a single stage)
         return 'n/a' if v is None else f'{v:.3f}'
     return (f"  {name:<9} accuracy {fmt(a['accuracy'])}   kappa {fmt(a['kappa'])}   "
-            f"macro-F1 {fmt(a['macro_f1'])}   ({a['clips']} clips)")
+            f"macro-F1 {fmt(a['macro_f1'])}   "
+            + (f"({a['clips']} clips)" if 'clips' in a else f"({a['epochs']} epochs)"))
 
 
 def main(argv=None) -> int:
@@ -104,6 +106,7 @@ def main(argv=None) -> int:
     torch.set_num_threads(args.threads)
     from video_swin_plugin.apis.streaming import StreamingClassifier
     from video_swin_plugin.staging import Smoothing, stream_videos
+    from video_swin_plugin.staging.sleep import SleepSettings
 
     started = time.time()
     data = osp.join(args.out_dir, 'data')
@@ -119,7 +122,8 @@ def main(argv=None) -> int:
                               cfg_options=args.cfg_options)
     report = stream_videos(clf, [video], args.out_dir,
                            Smoothing(args.smooth, args.smooth_mode, args.min_bout), labels=ann,
-                           progress=not args.no_progress)
+                           progress=not args.no_progress,
+                           sleep=SleepSettings.from_config(clf.model.cfg))
     staged = time.time()
     entry = report['videos'][0]
     if entry['status'] != 'done':
@@ -143,7 +147,16 @@ def main(argv=None) -> int:
     print(f"transitions: raw {summary['raw']['transitions']['total']}, smoothed "
           f"{sm['transitions']['total']}; latency to first sleep "
           f"{sm.get('latency_to_first_sleep_s')} s")
-    print(f'\noutputs: {stem}.csv, {stem}.json, {stem}.png')
+    epochs = summary['epochs']
+    print(f"\nper {epochs['epoch_sec']:g}-s epoch ({epochs['scored']} scored, smoothing: "
+          f"{epochs['smoothing']}):")
+    print(_row('raw', epochs['agreement']['raw']))
+    print(_row('smoothed', epochs['agreement']['smoothed']))
+    with open(osp.join(args.out_dir, 'cohort.csv'), newline='') as f:
+        header, row = list(csv.reader(f))[:2]
+    print('cohort.csv: ' + ', '.join(f'{k}={v}' for k, v in zip(header, row) if v != ''))
+    print(f'\noutputs: {stem}.csv, {stem}.epochs.csv, {stem}.edf, {stem}.json, {stem}.png, '
+          f"{osp.join(args.out_dir, 'cohort.csv')}")
     print(f'total run time {time.time() - started:.1f} s')
     return 0
 

@@ -21,6 +21,7 @@ one night are nearly identical, and a clip-level split leaks them across the spl
 """
 import csv
 import os
+import warnings
 import os.path as osp
 from collections import OrderedDict
 from dataclasses import asdict
@@ -32,7 +33,7 @@ from mmaction.datasets import BaseActionDataset
 from mmengine.logging import print_log
 
 from ..clip_grid import UNSCORED, ClipSchedule
-from ..errors import AnnotationError, ConfigError
+from ..errors import AnnotationError, ConfigError, UsageError
 from ..video_reader import probe_video
 from ..registry import DATA_SAMPLERS, DATASETS
 from ..text_files import open_text
@@ -295,6 +296,10 @@ def split_by_recording(ann_file: str, out_files: Dict[str, str],
 
     Returns:
         Split name -> the group keys in it. Every row of a group goes to the same split.
+
+    Raises:
+        UsageError: a split with a fraction above 0 would get no group (a split with fraction 0
+            is written empty, with a warning).
     """
     if set(out_files) != set(fractions):
         raise ValueError(f'out_files {sorted(out_files)} and fractions {sorted(fractions)} '
@@ -313,6 +318,14 @@ def split_by_recording(ann_file: str, out_files: Dict[str, str],
     names = list(fractions)
     counts = [int(round(fractions[n] * len(groups))) for n in names]
     counts[-1] = len(groups) - sum(counts[:-1])
+    empty = [n for n, c in zip(names, counts) if c <= 0 and fractions[n] > 0]
+    if empty:  # a training or test set without a recording fails much later, or silently
+        raise UsageError(f'{ann_file}: {len(groups)} recording groups cannot fill the splits '
+                         f'{fractions}: {empty} would hold none; give fewer splits, larger '
+                         'fractions or more recordings')
+    for n in names:
+        if fractions[n] == 0:
+            warnings.warn(f'split_by_recording: split {n!r} has fraction 0 and stays empty')
     assigned, start = {}, 0
     for name, count in zip(names, counts):
         assigned[name] = sorted(groups[start:start + count])

@@ -29,13 +29,13 @@ from ..video_reader import ClipReader
 from .agreement import agreement, load_truth, match_truth
 from .atomic import atomic_write_bytes, atomic_write_text
 from .claims import STALE_SEC, Claim
-from .hypnogram import hypnogram_png
 from .inputs import Inputs, Video, find_videos, group_sessions, output_stem
 from .outputs import (GENERATOR, RecordingOutputs, same_recording, source_record)
 from .progress import Progress
 from .reports import (WAKE_NAMES, ClipTable, csv_header, final_csv, find_class, format_row,
                       merge_stretches, read_rows, stage_statistics, to_json)
 from .resume import ResumeState
+from .sleep import SleepOutputs, SleepSettings
 from .smoothing import Smoothing, smooth_labels
 
 MAX_ERRORS_KEPT = 1000
@@ -60,7 +60,8 @@ class StreamJob:
                  smoothing: Smoothing = Smoothing(), labels: Optional[str] = None,
                  save_every: Optional[int] = None, max_clips: Optional[int] = None,
                  progress: bool = True, log: Callable[[str], None] = None,
-                 save_interval_sec: float = 1.0, claim_stale_sec: float = STALE_SEC) -> None:
+                 save_interval_sec: float = 1.0, claim_stale_sec: float = STALE_SEC,
+                 sleep: Optional[SleepSettings] = None) -> None:
         if max_clips is not None and max_clips < 1:
             raise UsageError(f'max_clips must be >= 1, got {max_clips}')
         self.clf = classifier
@@ -78,6 +79,8 @@ class StreamJob:
         self.claim: Optional[Claim] = None
         self.input_names: List[str] = []
         os.makedirs(out_dir, exist_ok=True)
+        self.sleep = SleepOutputs(sleep or SleepSettings(), classifier.classes,
+                                  classifier.schedule, smoothing, self.truth, out_dir, self.log)
 
     def outputs(self, name: str) -> RecordingOutputs:
         return RecordingOutputs(self.out_dir, output_stem(name))
@@ -97,6 +100,7 @@ class StreamJob:
         self.check_outputs(videos)
         self.input_names = [name for _, name in videos]
         carry = bool(session_pattern)
+        self.sleep.begin(videos, session_pattern)  # clock starts, before any file is staged
         report = dict(videos=[], ignored=inputs.ignored, stopped=False)
         started = time.time()
         for session in group_sessions(videos, session_pattern):
@@ -142,6 +146,10 @@ class StreamJob:
         report = os.path.join(self.out_dir, REPORT)
         if os.path.isfile(report) and not _is_our_report(report):
             raise UsageError(f'{report} exists and was not written by stream_infer; choose '
+                             'another --out-dir')
+        cohort = os.path.join(self.out_dir, 'cohort.csv')
+        if os.path.isfile(cohort) and not _starts_with(cohort, 'night,animal,'):
+            raise UsageError(f'{cohort} exists and was not written by stream_infer; choose '
                              'another --out-dir')
         first: Dict[str, str] = {}
         for path, name in videos:
@@ -219,6 +227,7 @@ class StreamJob:
                     entry.update(other)  # with its stager's staged_by
                 elif summary is not None and summary.get('status') in ('done', ) + INCOMPLETE:
                     entry.update(status=summary['status'], note='staged by another process')
+            self.sleep.end(report)  # whole nights and cohort.csv, from what is done by now
             atomic_write_text(path, to_json(report))
         finally:
             lock.release()
@@ -376,6 +385,7 @@ class StreamJob:
         min_bout = int(round(self.smoothing.min_bout_sec / stride))
         smoothed = smooth_labels(dense_probs, self.smoothing.size, self.smoothing.mode,
                                  max(1, min_bout), valid)
+        smoothed = self.sleep.clip_stages(dense_probs, valid, smoothed)  # --smooth hmm
         wake = find_class(classes, WAKE_NAMES)
         info = state.info
         summary = dict(
@@ -399,8 +409,8 @@ class StreamJob:
                 summary['agreement'] = dict(labels=self.labels_path, matched_by=how,
                                             raw=agreement(truth, raw, classes),
                                             smoothed=agreement(truth, smoothed, classes))
-        png = hypnogram_png(raw, smoothed, dense_probs, classes, stride, name, truth,
-                            state.skipped)
+        # epochs, clock, EDF+/BORIS files and their JSON blocks; the epoch hypnogram
+        png = self.sleep.finish(path, name, files, state, table, summary)
         atomic_write_text(files['csv'], final_csv(name, table, smoothed[table.clip], classes))
         atomic_write_text(files['json'], to_json(summary))
         atomic_write_bytes(files['png'], png)
@@ -409,7 +419,8 @@ class StreamJob:
 
     # ---- helpers ---------------------------------------------------------------------------
     def _post_settings(self) -> dict:
-        return dict(asdict(self.smoothing), labels=self.labels_path)
+        return dict(asdict(self.smoothing), labels=self.labels_path,
+                    sleep=self.sleep.post_settings())
 
     def _csv_whole(self, files: RecordingOutputs) -> bool:
         """Whether the per-clip CSV of a finished recording is there and readable."""
@@ -465,6 +476,11 @@ def _is_our_report(path: str) -> bool:
     return isinstance(data, dict) and 'videos' in data and 'stopped' in data
 
 
+def _starts_with(path: str, text: str) -> bool:
+    with open(path, encoding='utf-8', errors='replace') as f:
+        return f.readline().startswith(text)
+
+
 def exit_status(report: Dict) -> int:
     """0: every clip of every input was scored (by this or another process); 1: a file was
     unreadable, too short or failed, or some clips were unreadable; 3: the clip budget ran
@@ -481,7 +497,8 @@ def stream_videos(classifier: StreamingClassifier, inputs: Sequence[str], out_di
                   session: Optional[str] = None, save_every: Optional[int] = None,
                   max_clips: Optional[int] = None, progress: bool = True,
                   save_interval_sec: float = 1.0, glob: Optional[Sequence[str]] = None,
-                  claim_stale_sec: float = STALE_SEC) -> Dict:
+                  claim_stale_sec: float = STALE_SEC,
+                  sleep: Optional[SleepSettings] = None) -> Dict:
     """Stage every video in ``inputs`` (files or folders) into ``out_dir``.
 
     Per video ``<name>.csv`` (``video,clip,start,end,label,smoothed_label,p_<class>...``),
@@ -500,5 +517,6 @@ def stream_videos(classifier: StreamingClassifier, inputs: Sequence[str], out_di
     every clip), and at the end of each video.
     """
     job = StreamJob(classifier, out_dir, smoothing, labels, save_every, max_clips, progress,
-                    save_interval_sec=save_interval_sec, claim_stale_sec=claim_stale_sec)
+                    save_interval_sec=save_interval_sec, claim_stale_sec=claim_stale_sec,
+                    sleep=sleep)
     return job.run(find_videos(inputs, glob, skip=out_dir), session)

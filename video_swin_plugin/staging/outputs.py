@@ -2,10 +2,12 @@
 them.
 
 A recording ``cam1/2024-05-01.mp4`` (its path inside the input folder) writes
-``OUT/cam1/2024-05-01.{csv,json,png}`` plus ``.state.pt`` (resume), ``.rows.part`` (rows staged
-so far) and ``.claim`` (who is staging it). The tool writes only files with these suffixes in
+``OUT/cam1/2024-05-01.{csv,json,png,epochs.csv,edf}`` (``.boris.xlsx`` on request) plus
+``.state.pt`` (resume), ``.rows.part`` (rows staged so far) and ``.claim`` (who is staging
+it). The tool writes only files with these suffixes in
 its own tree, and never replaces a file it did not write: each kind carries a mark of ours
-(the CSV header, the JSON's ``generator``, the PNG's ``Software`` text). Every summary and
+(the CSV headers, the JSON's ``generator``, the PNG's ``Software`` text, a token in the
+EDF+ header, the workbook's creator). Every summary and
 resume state records its source (path, size, modification time and hashes of the first and
 last MiB), so outputs of one recording are never replaced by those of another that happens to
 have the same name (two cameras, one date).
@@ -17,7 +19,8 @@ from typing import Dict, List, Optional
 
 GENERATOR = 'video_swin_plugin stream_infer'
 SUFFIXES = dict(csv='.csv', json='.json', png='.png', state='.state.pt', part='.rows.part',
-                claim='.claim')
+                claim='.claim', epochs='.epochs.csv', edf='.edf', boris='.boris.xlsx')
+EDF_MARK = 'video_swin_plugin'  # a token of our EDF+ header's recording field
 _MIB = 1 << 20
 
 
@@ -80,14 +83,23 @@ class RecordingOutputs:
 
 def _ours(kind: str, path: str) -> bool:
     """Whether the file at one of our output paths was written by this tool. The suffixes
-    only this tool uses (.state.pt, .rows.part, .claim) are ours by name; a .csv, .json or
-    .png must carry our mark (a scorer's ``night1.csv`` beside ``night1.mp4`` does not)."""
+    only this tool uses (.state.pt, .rows.part, .claim) are ours by name; any other file must
+    carry our mark (a scorer's ``night1.csv`` or a PSG's ``night1.edf`` beside ``night1.mp4``
+    does not)."""
     if kind in ('state', 'part', 'claim'):
         return True
     try:
-        if kind == 'csv':
+        if kind in ('csv', 'epochs'):
             with open(path, encoding='utf-8', errors='replace') as f:
-                return f.readline().startswith('video,clip,start,end,label')
+                return f.readline().startswith('video,clip,start,end,label' if kind == 'csv'
+                                               else 'epoch,onset_s,')
+        if kind == 'edf':  # a PSG recording beside the video often has the video's name
+            with open(path, 'rb') as f:
+                return EDF_MARK.encode() in f.read(168)[88:]
+        if kind == 'boris':
+            import zipfile
+            with zipfile.ZipFile(path) as book:
+                return GENERATOR.encode() in book.read('docProps/core.xml')
         if kind == 'json':
             with open(path, encoding='utf-8') as f:
                 return json.load(f).get('generator') == GENERATOR

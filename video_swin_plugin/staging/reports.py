@@ -95,17 +95,22 @@ def find_class(classes: Sequence[str], names: Sequence[str]) -> Optional[int]:
 def stage_statistics(labels: np.ndarray, classes: Sequence[str], stride_sec: float,
                      wake: Optional[int]) -> Dict:
     """Time, share, bouts, transitions and latencies of one dense label sequence (one entry
-    per scheduled clip, ``-1`` for unscored), each clip counting ``stride_sec`` seconds."""
+    per scheduled clip, ``-1`` for unscored), each clip counting ``stride_sec`` seconds.
+    :data:`STATISTICS_DEFINITIONS` says what each key measures."""
     labels = np.asarray(labels, dtype=np.int64)
     scored = int((labels != UNSCORED).sum())
     runs = [r for r in bouts(labels) if r[0] != UNSCORED]
     stages = {}
+    total_sleep = (int(((labels != UNSCORED) & (labels != wake)).sum()) if wake is not None
+                   else 0)
     for i, name in enumerate(classes):
         n = int((labels == i).sum())
         lengths = [length for label, _, length in runs if label == i]
         stages[name] = dict(
             time_s=round(n * stride_sec, 3),
             share=round(n / scored, 4) if scored else 0.0,
+            share_of_record=round(n / len(labels), 4) if len(labels) else 0.0,
+            share_of_tst=(round(n / total_sleep, 4) if total_sleep and i != wake else None),
             bouts=len(lengths),
             mean_bout_s=round(float(np.mean(lengths)) * stride_sec, 3) if lengths else 0.0)
     trans = transitions(labels)
@@ -128,7 +133,30 @@ def stage_statistics(labels: np.ndarray, classes: Sequence[str], stride_sec: flo
         first_rem = np.flatnonzero(labels == rem)
         out['latency_to_first_rem_s'] = (round(int(first_rem[0]) * stride_sec, 3)
                                          if first_rem.size else None)
+        out['latency_to_first_rem_from_start_s'] = out['latency_to_first_rem_s']
+        if wake is not None:
+            onset = first[0] if first.size else None
+            out['latency_to_first_rem_from_sleep_onset_s'] = (
+                round(int(first_rem[0] - onset) * stride_sec, 3)
+                if first_rem.size and onset is not None else None)
     return out
+
+
+STATISTICS_DEFINITIONS = {
+    'time_s': 'clips of that stage times the clip stride',
+    'share': 'of the scored clips',
+    'share_of_record': 'of all scheduled clips (unscored ones included)',
+    'share_of_tst': 'of total sleep time (sleep stages only)',
+    'total_sleep_time_s': 'scored clips of any stage but wake',
+    'sleep_efficiency': 'total sleep time / scored time (a fraction)',
+    'latency_to_first_sleep_s': 'from the start of the file to the first sleep clip',
+    'wake_after_sleep_onset_s': 'wake from the first sleep clip to the end of the file',
+    'latency_to_first_rem_s': 'from the start of the file (same as '
+                              'latency_to_first_rem_from_start_s)',
+    'latency_to_first_rem_from_sleep_onset_s': 'from the first sleep clip (the AASM REM '
+                                               'latency)',
+    'transitions': 'changes of stage between consecutive scored clips',
+}
 
 
 def merge_stretches(items: List[Dict], gap: float) -> List[Dict]:

@@ -10,6 +10,9 @@ clip_grid = dict(
     clip_len=32,             # frames per clip
     frame_interval=2,        # step between a clip's frames
     clip_stride_sec=10.0)    # seconds between consecutive clip starts (3 clips per 30-s epoch)
+# The scorers' epoch: staging outputs (epoch table, EDF+ hypnogram, cohort statistics) average
+# the clips whose centre falls in each epoch (stream_infer --epoch-sec overrides it).
+scoring_epoch_sec = 30
 
 model = dict(
     type='SequenceRecognizer3D',
