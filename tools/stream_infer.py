@@ -39,7 +39,7 @@ from video_swin_plugin.errors import UsageError  # noqa: E402
 from video_swin_plugin.staging import Smoothing, StreamJob  # noqa: E402
 from video_swin_plugin.staging.claims import STALE_SEC  # noqa: E402
 from video_swin_plugin.staging.inputs import find_videos  # noqa: E402
-from video_swin_plugin.staging.job import WORKER, exit_status  # noqa: E402
+from video_swin_plugin.staging.run_report import WORKER, exit_status  # noqa: E402
 from video_swin_plugin.staging.smoothing import SMOOTH_MODES  # noqa: E402
 from video_swin_plugin.staging.clock import ClockSettings, NamePattern  # noqa: E402
 from video_swin_plugin.staging.sleep import SleepSettings  # noqa: E402

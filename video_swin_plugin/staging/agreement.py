@@ -50,3 +50,16 @@ def agreement(truth: np.ndarray, pred: np.ndarray, classes: Sequence[str]) -> Di
                   None if isinstance(v, float) and not np.isfinite(v) else
                   round(v, 4) if isinstance(v, float) else v) for k, v in scores.items()}
     return dict(clips=int(keep.sum()), **scores)
+
+
+def agreement_block(truth: Dict[str, Intervals], labels_path: str, name: str, path: str,
+                    input_names: Sequence[str], schedule, fps: float, raw: np.ndarray,
+                    smoothed: np.ndarray, classes: Sequence[str]) -> Dict:
+    """The summary's ``agreement``: how the recording was found in the labels, and the raw and
+    smoothed per-clip agreement on the clip grid (or a note that it is not labelled)."""
+    intervals, how = match_truth(truth, name, path, input_names)
+    if intervals is None:
+        return dict(labels=labels_path, note='video not in labels')
+    scored = schedule.clip_labels(intervals, fps, len(raw))
+    return dict(labels=labels_path, matched_by=how, raw=agreement(scored, raw, classes),
+                smoothed=agreement(scored, smoothed, classes))

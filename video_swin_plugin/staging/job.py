@@ -14,7 +14,6 @@ import csv
 import hashlib
 import json
 import os
-import socket
 import sys
 import time
 from dataclasses import asdict, dataclass
@@ -26,23 +25,20 @@ from ..apis.streaming import StreamingClassifier
 from ..errors import RecordingTooShortError, UsageError, VideoReadError
 from ..models.necks.recurrent import FAMMemory
 from ..video_reader import ClipReader
-from .agreement import agreement, load_truth, match_truth
+from .agreement import agreement_block, load_truth
 from .atomic import atomic_write_bytes, atomic_write_text
 from .claims import STALE_SEC, Claim
 from .inputs import Inputs, Video, find_videos, group_sessions, output_stem
-from .outputs import (GENERATOR, RecordingOutputs, same_recording, source_record)
+from .outputs import GENERATOR, RecordingOutputs, check_outputs, source_record
 from .progress import Progress
-from .reports import (WAKE_NAMES, ClipTable, csv_header, final_csv, find_class, format_row,
-                      merge_stretches, read_rows, stage_statistics, to_json)
+from .reports import (ClipTable, csv_header, final_csv, format_row, merge_stretches, read_rows,
+                      recording_summary, to_json)
 from .resume import ResumeState
+from .run_report import WORKER, write_report
 from .sleep import SleepOutputs, SleepSettings
 from .smoothing import Smoothing, smooth_labels
 
 MAX_ERRORS_KEPT = 1000
-WORKER = f'{socket.gethostname()}:{os.getpid()}'  # who staged a recording, in the run report
-REPORT = 'run_report.json'
-# statuses of a recording that make the run's exit status 1
-INCOMPLETE = ('failed', 'too short', 'claim lost')
 
 
 @dataclass
@@ -54,7 +50,18 @@ class Outcome:
 
 
 class StreamJob:
-    """Stages many recordings into ``out_dir``; see :func:`stream_videos` for the arguments."""
+    """Stages many recordings into ``out_dir``.
+
+    Args:
+        classifier: the model, its clip grid and frame transforms.
+        out_dir: where the outputs, resume states and claims go.
+        smoothing, labels: median/minimum-bout settings; a scorer's CSV for agreement.
+        save_every, save_interval_sec: save the resume state every N clips if given, else
+            when this long has passed since the last save (a kill loses at most that much).
+        max_clips: stop the whole run after this many clips (resumable).
+        claim_stale_sec: take over a claim whose holder has been silent this long.
+        sleep: epochs, clock, EDF+/BORIS and night settings (:class:`.sleep.SleepSettings`).
+    """
 
     def __init__(self, classifier: StreamingClassifier, out_dir: str,
                  smoothing: Smoothing = Smoothing(), labels: Optional[str] = None,
@@ -97,7 +104,7 @@ class StreamJob:
         if not isinstance(inputs, Inputs):
             inputs = Inputs(list(inputs), [])
         videos = inputs.videos
-        self.check_outputs(videos)
+        check_outputs(self.out_dir, videos)
         self.input_names = [name for _, name in videos]
         carry = bool(session_pattern)
         self.sleep.begin(videos, session_pattern)  # clock starts, before any file is staged
@@ -122,7 +129,7 @@ class StreamJob:
             if report['stopped']:
                 break
         report['wall_s'] = round(time.time() - started, 3)
-        self._write_report(report)
+        write_report(self.out_dir, report, self.outputs, self.sleep.end)  # + nights, cohort
         return report
 
     def _run_session(self, session: Sequence[Video], entries: List[dict], carry: bool) -> bool:
@@ -139,45 +146,6 @@ class StreamJob:
                 return True
             memory, previous = outcome.memory, outcome.fingerprint
         return False
-
-    def check_outputs(self, videos: Sequence[Video]) -> None:
-        """Refuse (before writing anything) a run whose outputs would replace files this tool
-        did not write, or outputs of another recording that has the same name."""
-        report = os.path.join(self.out_dir, REPORT)
-        if os.path.isfile(report) and not _is_our_report(report):
-            raise UsageError(f'{report} exists and was not written by stream_infer; choose '
-                             'another --out-dir')
-        cohort = os.path.join(self.out_dir, 'cohort.csv')
-        if os.path.isfile(cohort) and not _starts_with(cohort, 'night,animal,'):
-            raise UsageError(f'{cohort} exists and was not written by stream_infer; choose '
-                             'another --out-dir')
-        first: Dict[str, str] = {}
-        for path, name in videos:
-            stem = output_stem(name)
-            if stem in first:
-                raise UsageError(f'{first[stem]} and {path} would write the same outputs '
-                                 f'{os.path.join(self.out_dir, stem)}.*; stage them into '
-                                 'different --out-dir folders')
-            first[stem] = path
-            outs = self.outputs(name)
-            foreign = outs.foreign()
-            if foreign:
-                raise UsageError(f'{foreign[0]} exists and was not written by stream_infer '
-                                 f'(staging {path} would replace it); choose another '
-                                 '--out-dir')
-            recorded = outs.recorded_source() or self._state_source(outs)
-            if recorded and not same_recording(recorded, source_record(path)):
-                raise UsageError(f'{outs["json"] if outs.summary() else outs["state"]} holds '
-                                 f'the outputs of {recorded.get("path")}, another recording '
-                                 f'than {path} with the same name; choose another --out-dir '
-                                 'or delete those outputs')
-
-    @staticmethod
-    def _state_source(outs: RecordingOutputs) -> Optional[dict]:
-        if not os.path.isfile(outs['state']):
-            return None
-        state, _ = ResumeState.load(outs['state'])
-        return state.source if state is not None and state.source else None
 
     def _fail(self, path: str, name: str, entry: dict, error: Exception) -> None:
         """Report a recording that could not be staged. Its saved resume state is kept, and
@@ -196,41 +164,6 @@ class StreamJob:
         atomic_write_text(outs['json'], to_json(dict(
             video=name, path=path, generator=GENERATOR, status=entry['status'],
             error=message)))
-
-    def _write_report(self, report: Dict) -> None:
-        """Write ``run_report.json`` for this run's recordings. Several processes share an
-        output folder, so under a lock the report on disk is merged in: a recording this
-        process saw in progress elsewhere takes the status its stager has written since
-        (its summary, or that process's report), whichever process writes last."""
-        path = os.path.join(self.out_dir, REPORT)
-        lock = Claim(path + '.lock', stale_sec=60)
-        deadline = time.monotonic() + 60
-        while not lock.acquire():
-            if time.monotonic() > deadline:
-                break  # a stuck lock: write our view rather than none
-            time.sleep(0.05)
-        try:
-            on_disk = {}
-            if _is_our_report(path):
-                with open(path, encoding='utf-8') as f:
-                    on_disk = {v['video']: v for v in json.load(f)['videos']}
-            for entry in report['videos']:
-                other = on_disk.get(entry['video'], {})
-                if entry.get('note', '').startswith('finished earlier') and \
-                        other.get('status') == 'done' and 'staged_by' in other:
-                    entry['staged_by'] = other['staged_by']  # by a process before this one
-                if entry.get('status') != 'in progress':
-                    continue
-                summary = self.outputs(entry['video']).summary()
-                if other.get('status') not in (None, 'in progress'):
-                    entry.clear()
-                    entry.update(other)  # with its stager's staged_by
-                elif summary is not None and summary.get('status') in ('done', ) + INCOMPLETE:
-                    entry.update(status=summary['status'], note='staged by another process')
-            self.sleep.end(report)  # whole nights and cohort.csv, from what is done by now
-            atomic_write_text(path, to_json(report))
-        finally:
-            lock.release()
 
     def process(self, path: str, name: str, entry: dict, memory_in: Optional[FAMMemory] = None,
                 previous_fp: Optional[str] = None, carry: bool = False) -> Outcome:
@@ -293,7 +226,7 @@ class StreamJob:
                 self.log(f'{name}: the model, video or session changed since the saved state; '
                          'starting this video over')
                 state = None
-            elif state.done and not self._csv_whole(files):
+            elif state.done and not files.csv_whole(self.clf.classes):
                 self.log(f"{name}: its per-clip CSV {files['csv']} is missing or damaged; "
                          'staging it again')
                 state = None
@@ -386,29 +319,12 @@ class StreamJob:
         smoothed = smooth_labels(dense_probs, self.smoothing.size, self.smoothing.mode,
                                  max(1, min_bout), valid)
         smoothed = self.sleep.clip_stages(dense_probs, valid, smoothed)  # --smooth hmm
-        wake = find_class(classes, WAKE_NAMES)
-        info = state.info
-        summary = dict(
-            video=name, path=path, generator=GENERATOR, status='done', source=state.source,
-            classes=classes, schedule=dict(sched.to_dict(), fps=info['fps']),
-            duration_s=round(info['duration'], 3),
-            clips=dict(scheduled=n, scored=int(valid.sum()), skipped=int(n - valid.sum())),
-            smoothing=dict(size=self.smoothing.size, mode=self.smoothing.mode,
-                           min_bout_sec=self.smoothing.min_bout_sec, min_bout_clips=min_bout),
-            smoothed=stage_statistics(smoothed, classes, stride, wake),
-            raw=stage_statistics(raw, classes, stride, wake),
-            skipped=state.skipped, decode_errors=state.errors[:100],
-            decode_error_count=len(state.errors))
-        truth = None
+        summary = recording_summary(name, path, state, sched, self.smoothing, min_bout, raw,
+                                    smoothed, classes)
         if self.truth is not None:
-            intervals, how = match_truth(self.truth, name, path, self.input_names)
-            if intervals is None:
-                summary['agreement'] = dict(labels=self.labels_path, note='video not in labels')
-            else:
-                truth = sched.clip_labels(intervals, info['fps'], n)
-                summary['agreement'] = dict(labels=self.labels_path, matched_by=how,
-                                            raw=agreement(truth, raw, classes),
-                                            smoothed=agreement(truth, smoothed, classes))
+            summary['agreement'] = agreement_block(
+                self.truth, self.labels_path, name, path, self.input_names, sched,
+                state.info['fps'], raw, smoothed, classes)
         # epochs, clock, EDF+/BORIS files and their JSON blocks; the epoch hypnogram
         png = self.sleep.finish(path, name, files, state, table, summary)
         atomic_write_text(files['csv'], final_csv(name, table, smoothed[table.clip], classes))
@@ -421,14 +337,6 @@ class StreamJob:
     def _post_settings(self) -> dict:
         return dict(asdict(self.smoothing), labels=self.labels_path,
                     sleep=self.sleep.post_settings())
-
-    def _csv_whole(self, files: RecordingOutputs) -> bool:
-        """Whether the per-clip CSV of a finished recording is there and readable."""
-        try:
-            read_rows(files['csv'], self.clf.classes, smoothed=True)
-        except (OSError, ValueError):
-            return False
-        return True
 
     def _refresh(self, path: str, name: str, files: RecordingOutputs, state: ResumeState,
                  entry: dict) -> None:
@@ -467,31 +375,6 @@ class StreamJob:
                                  for s in state.skipped[:5]))
 
 
-def _is_our_report(path: str) -> bool:
-    try:
-        with open(path, encoding='utf-8') as f:
-            data = json.load(f)
-    except (OSError, ValueError):
-        return False
-    return isinstance(data, dict) and 'videos' in data and 'stopped' in data
-
-
-def _starts_with(path: str, text: str) -> bool:
-    with open(path, encoding='utf-8', errors='replace') as f:
-        return f.readline().startswith(text)
-
-
-def exit_status(report: Dict) -> int:
-    """0: every clip of every input was scored (by this or another process); 1: a file was
-    unreadable, too short or failed, or some clips were unreadable; 3: the clip budget ran
-    out (rerun to continue). Recordings still in progress elsewhere do not count."""
-    if report.get('stopped'):
-        return 3
-    bad = [v for v in report['videos']
-           if v.get('status') in INCOMPLETE or v.get('skipped_clips', 0) > 0]
-    return 1 if bad else 0
-
-
 def stream_videos(classifier: StreamingClassifier, inputs: Sequence[str], out_dir: str,
                   smoothing: Smoothing = Smoothing(), labels: Optional[str] = None,
                   session: Optional[str] = None, save_every: Optional[int] = None,
@@ -499,23 +382,13 @@ def stream_videos(classifier: StreamingClassifier, inputs: Sequence[str], out_di
                   save_interval_sec: float = 1.0, glob: Optional[Sequence[str]] = None,
                   claim_stale_sec: float = STALE_SEC,
                   sleep: Optional[SleepSettings] = None) -> Dict:
-    """Stage every video in ``inputs`` (files or folders) into ``out_dir``.
-
-    Per video ``<name>.csv`` (``video,clip,start,end,label,smoothed_label,p_<class>...``),
-    ``<name>.json`` (stage times and shares, bouts, transitions, latencies, skipped stretches,
-    agreement with ``labels``, the source file) and ``<name>.png`` (hypnogram), where
-    ``<name>`` is the video's path inside the folder given, without its extension;
-    ``<name>.state.pt`` holds the resume state (clips done and the memory after the last
-    one). Rerun with the same arguments after a crash: finished videos are skipped, an
-    unfinished one continues from its last saved clip, and the outputs equal those of an
-    uninterrupted run. Several processes may run on one ``out_dir`` at once; each recording
-    is staged by one of them. ``session`` (a regex) groups files of one recording session, in
-    name order, and carries the memory across them. ``glob`` picks files in folders by
-    pattern instead of by video extension. ``max_clips`` stops the whole run after that many
-    clips (the state is saved). The state is saved every ``save_every`` clips if given, else
-    whenever ``save_interval_sec`` has passed since the last save (``save_every=1``: after
-    every clip), and at the end of each video.
-    """
+    """Stage every video in ``inputs`` (files or folders; in folders the files with a video
+    extension, or matching ``glob``) into ``out_dir``; see :class:`StreamJob` for the other
+    arguments, :mod:`.outputs` for the files written and :mod:`.run_report` for the report
+    returned. Rerun with the same arguments after a crash: finished videos are skipped and an
+    unfinished one continues from its last saved clip, with the outputs of an uninterrupted
+    run. ``session`` (a regex) groups the files of one night, in name order, and carries the
+    memory across them."""
     job = StreamJob(classifier, out_dir, smoothing, labels, save_every, max_clips, progress,
                     save_interval_sec=save_interval_sec, claim_stale_sec=claim_stale_sec,
                     sleep=sleep)

@@ -15,7 +15,9 @@ have the same name (two cameras, one date).
 import hashlib
 import json
 import os
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Sequence, Tuple
+
+from ..errors import UsageError
 
 GENERATOR = 'video_swin_plugin stream_infer'
 SUFFIXES = dict(csv='.csv', json='.json', png='.png', state='.state.pt', part='.rows.part',
@@ -75,6 +77,15 @@ class RecordingOutputs:
             return None
         return data if isinstance(data, dict) and data.get('generator') == GENERATOR else None
 
+    def csv_whole(self, classes: Sequence[str]) -> bool:
+        """Whether the per-clip CSV of a finished recording is there and readable."""
+        from .reports import read_rows
+        try:
+            read_rows(self.paths['csv'], classes, smoothed=True)
+        except (OSError, ValueError):
+            return False
+        return True
+
     def recorded_source(self) -> Optional[Dict]:
         """The source our summary names (None when there is no summary of ours)."""
         summary = self.summary()
@@ -110,3 +121,54 @@ def _ours(kind: str, path: str) -> bool:
     except Exception:  # noqa: BLE001  (unreadable as ours: not ours)
         return False
     return False
+
+
+def check_outputs(out_dir: str, videos: Sequence[Tuple[str, str]]) -> None:
+    """Refuse (before anything is written) a run whose outputs would replace files this tool
+    did not write, or outputs of another recording that has the same name.
+
+    Raises:
+        UsageError: naming the file, or both recordings.
+    """
+    from .inputs import output_stem
+    from .run_report import REPORT, is_our_report
+    report = os.path.join(out_dir, REPORT)
+    if os.path.isfile(report) and not is_our_report(report):
+        raise UsageError(f'{report} exists and was not written by stream_infer; choose '
+                         'another --out-dir')
+    cohort = os.path.join(out_dir, 'cohort.csv')
+    if os.path.isfile(cohort) and not _first_line(cohort).startswith('night,animal,'):
+        raise UsageError(f'{cohort} exists and was not written by stream_infer; choose '
+                         'another --out-dir')
+    first: Dict[str, str] = {}
+    for path, name in videos:
+        stem = output_stem(name)
+        if stem in first:
+            raise UsageError(f'{first[stem]} and {path} would write the same outputs '
+                             f'{os.path.join(out_dir, stem)}.*; stage them into different '
+                             '--out-dir folders')
+        first[stem] = path
+        outs = RecordingOutputs(out_dir, stem)
+        foreign = outs.foreign()
+        if foreign:
+            raise UsageError(f'{foreign[0]} exists and was not written by stream_infer '
+                             f'(staging {path} would replace it); choose another --out-dir')
+        recorded = outs.recorded_source() or _state_source(outs)
+        if recorded and not same_recording(recorded, source_record(path)):
+            raise UsageError(f'{outs["json"] if outs.summary() else outs["state"]} holds the '
+                             f'outputs of {recorded.get("path")}, another recording than '
+                             f'{path} with the same name; choose another --out-dir or delete '
+                             'those outputs')
+
+
+def _state_source(outs: RecordingOutputs) -> Optional[Dict]:
+    if not os.path.isfile(outs['state']):
+        return None
+    from .resume import ResumeState
+    state, _ = ResumeState.load(outs['state'])
+    return state.source if state is not None and state.source else None
+
+
+def _first_line(path: str) -> str:
+    with open(path, encoding='utf-8', errors='replace') as f:
+        return f.readline()

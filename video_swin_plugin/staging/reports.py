@@ -175,3 +175,27 @@ def merge_stretches(items: List[Dict], gap: float) -> List[Dict]:
 
 def to_json(obj: Dict) -> str:
     return json.dumps(obj, indent=2, sort_keys=False) + '\n'
+
+
+def recording_summary(name: str, path: str, state, schedule, smoothing, min_bout: int,
+                      raw: np.ndarray, smoothed: np.ndarray, classes: Sequence[str]) -> Dict:
+    """The summary JSON of a staged recording (before agreement and the sleep blocks): its
+    source, grid, clip counts, smoothing, stage statistics raw and smoothed, unreadable
+    stretches and decode errors. ``state``: its ``ResumeState``; ``raw``/``smoothed``: dense
+    labels over the grid (``-1`` unscored)."""
+    from .outputs import GENERATOR
+    n = len(raw)
+    scored = int((raw != UNSCORED).sum())
+    stride = schedule.clip_stride_sec
+    wake = find_class(classes, WAKE_NAMES)
+    return dict(
+        video=name, path=path, generator=GENERATOR, status='done', source=state.source,
+        classes=list(classes), schedule=dict(schedule.to_dict(), fps=state.info['fps']),
+        duration_s=round(state.info['duration'], 3),
+        clips=dict(scheduled=n, scored=scored, skipped=n - scored),
+        smoothing=dict(size=smoothing.size, mode=smoothing.mode,
+                       min_bout_sec=smoothing.min_bout_sec, min_bout_clips=min_bout),
+        smoothed=stage_statistics(smoothed, classes, stride, wake),
+        raw=stage_statistics(raw, classes, stride, wake),
+        skipped=state.skipped, decode_errors=state.errors[:100],
+        decode_error_count=len(state.errors))
