@@ -16,7 +16,7 @@ from video_swin_plugin.staging import Smoothing, stream_videos
 from video_swin_plugin.staging.clock import ClockSettings, NamePattern
 from video_swin_plugin.staging.edf import read_edf_annotations
 from video_swin_plugin.staging.hypnogram import hypnogram_figure, stage_colours
-from video_swin_plugin.staging.sleep import SleepSettings
+from video_swin_plugin.staging.sleep_settings import SleepSettings
 
 from .stream_fixtures import CLASSES, tiny_config, write_config, write_stage_video
 from .tool_runner import run_tool

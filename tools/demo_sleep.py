@@ -106,7 +106,7 @@ def main(argv=None) -> int:
     torch.set_num_threads(args.threads)
     from video_swin_plugin.apis.streaming import StreamingClassifier
     from video_swin_plugin.staging import Smoothing, stream_videos
-    from video_swin_plugin.staging.sleep import SleepSettings
+    from video_swin_plugin.staging.sleep_settings import SleepSettings
 
     started = time.time()
     data = osp.join(args.out_dir, 'data')

@@ -42,7 +42,7 @@ from video_swin_plugin.staging.inputs import find_videos  # noqa: E402
 from video_swin_plugin.staging.run_report import WORKER, exit_status  # noqa: E402
 from video_swin_plugin.staging.smoothing import SMOOTH_MODES  # noqa: E402
 from video_swin_plugin.staging.clock import ClockSettings, NamePattern  # noqa: E402
-from video_swin_plugin.staging.sleep import SleepSettings  # noqa: E402
+from video_swin_plugin.staging.sleep_settings import SleepSettings  # noqa: E402
 
 
 def smooth_option(text: str):

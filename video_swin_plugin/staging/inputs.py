@@ -83,10 +83,20 @@ def group_sessions(videos: Sequence[Video], pattern: Optional[str]) -> List[List
         raise UsageError(f'--session {pattern!r} is not a valid regular expression: {e}') from e
     groups: Dict[str, List[Video]] = {}
     for path, name in videos:
-        m = regex.search(name)
-        if m is None:
-            raise UsageError(f'{name}: does not match the session pattern {pattern!r}')
-        key = (m.group('session') if 'session' in regex.groupindex
-               else m.group(1) if regex.groups else m.group(0))
-        groups.setdefault(key, []).append((path, name))
+        groups.setdefault(session_key(regex, name)[0], []).append((path, name))
     return [sorted(g, key=lambda v: natural_key(v[1])) for _, g in sorted(groups.items())]
+
+
+def session_key(pattern, name: str) -> Tuple[str, str]:
+    """``(session, animal)`` of a recording: the ``session`` group of the regex ``pattern``
+    (else group 1, else the whole match) and its ``animal`` group (else ''); without a
+    pattern, the recording is its own session (its output stem)."""
+    if not pattern:
+        return output_stem(name), ''
+    regex = re.compile(pattern) if isinstance(pattern, str) else pattern
+    m = regex.search(name)
+    if m is None:
+        raise UsageError(f'{name}: does not match the session pattern {regex.pattern!r}')
+    key = (m.group('session') if 'session' in regex.groupindex
+           else m.group(1) if regex.groups else m.group(0))
+    return key, (m.group('animal') if 'animal' in regex.groupindex else '') or ''

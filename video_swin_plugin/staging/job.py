@@ -35,7 +35,8 @@ from .reports import (ClipTable, csv_header, final_csv, format_row, merge_stretc
                       recording_summary, to_json)
 from .resume import ResumeState
 from .run_report import WORKER, write_report
-from .sleep import SleepOutputs, SleepSettings
+from .sleep import SleepOutputs
+from .sleep_settings import SleepSettings
 from .smoothing import Smoothing, smooth_labels
 
 MAX_ERRORS_KEPT = 1000

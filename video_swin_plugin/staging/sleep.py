@@ -11,129 +11,28 @@ and ``end`` (nights and cohort).
 """
 import json
 import os
-import re
-from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from ..errors import ConfigError, UsageError
 from .agreement import agreement, match_truth
 from .atomic import atomic_write_bytes, atomic_write_text
 from .outputs import SUFFIXES
-from .clock import ClockSettings, RecordingClock, lights_window, plan_starts
+from .clock import RecordingClock, lights_window, plan_starts
 from .cohort import DEFINITIONS, NOT_RECORDED, cohort_csv, night_statistics
-from .epochs import EpochTable, check_epoch_sec
+from .epochs import EpochTable
 from .formats import edf_stage_strings, epochs_csv, stage_runs, yasa_codes
 from .hmm import TransitionModel, hmm_smooth, parse_pairs, transitions_from_csv
 from .hypnogram import hypnogram_png
-from .inputs import group_sessions, output_stem
+from .inputs import group_sessions, output_stem, session_key
 from .nights import Night, NightPart, build_night
 from .reports import REM_NAMES, STATISTICS_DEFINITIONS, WAKE_NAMES, find_class, read_rows, to_json
+from .sleep_settings import DEFAULT_EPOCH_SEC, SleepSettings
 from .smoothing import Smoothing, min_bout_filter, smooth_labels
-
-DEFAULT_EPOCH_SEC = 30.0
-SMOOTH_METHODS = ('median', 'hmm')
-
-
-@dataclass
-class SleepSettings:
-    """What the sleep outputs need beyond the job's smoothing.
-
-    Attributes:
-        epoch_sec: scoring epoch (s); None takes the config's ``scoring_epoch_sec``, else 30.
-        method: ``'median'`` (the job's median filter, its window converted to epochs) or
-            ``'hmm'`` (Viterbi with ``transitions``).
-        transitions_from: a scorer's CSV to count transitions in (for ``'hmm'``).
-        transitions: a transition model given directly (the config's ``hmm_transitions``).
-        forbidden: ``'from->to'`` transitions held at probability 0.
-        clock: where file starts and lights-off/on come from.
-        edf: write ``<name>.edf``.
-        edf_stage_strings / yasa_codes: per-class overrides (config keys of the same names).
-        boris: write ``<name>.boris.xlsx``; ``boris_subject`` goes into its subject column.
-    """
-    epoch_sec: Optional[float] = None
-    method: str = 'median'
-    transitions_from: Optional[str] = None
-    transitions: Optional[TransitionModel] = None
-    forbidden: List[str] = field(default_factory=list)
-    clock: ClockSettings = field(default_factory=ClockSettings)
-    edf: bool = True
-    edf_stage_strings: Dict[str, str] = field(default_factory=dict)
-    yasa_codes: Dict[str, int] = field(default_factory=dict)
-    boris: bool = False
-    boris_subject: str = ''
-    epoch_source: str = 'default'
-
-    def __post_init__(self):
-        if self.method not in SMOOTH_METHODS:
-            raise UsageError(f'smoothing method must be one of {SMOOTH_METHODS}, got '
-                             f'{self.method!r}')
-        if self.epoch_sec is not None:
-            self.epoch_sec = check_epoch_sec(self.epoch_sec)
-            if self.epoch_source == 'default':
-                self.epoch_source = '--epoch-sec'
-        if self.method == 'hmm' and not (self.transitions_from or self.transitions):
-            raise UsageError('--smooth hmm needs a transition matrix: --transitions-from '
-                             'labels.csv (a scorer\'s video,start,end,label CSV) or '
-                             'hmm_transitions in the config')
-
-    @classmethod
-    def from_config(cls, cfg, **options) -> 'SleepSettings':
-        """Settings from a config's ``scoring_epoch_sec``, ``hmm_transitions`` (``dict(matrix=
-        [[...]], step_sec=30, forbidden=['awake->rem'], emission_floor=0.2)``),
-        ``edf_stage_strings`` and ``yasa_codes``; ``options`` (the command line) win."""
-        get = (lambda k: cfg.get(k)) if cfg is not None else (lambda k: None)
-        classes = list(get('classes') or [])
-        if options.get('epoch_sec') is None and get('scoring_epoch_sec') is not None:
-            options['epoch_sec'] = check_epoch_sec(get('scoring_epoch_sec'),
-                                                   'config key scoring_epoch_sec')
-            options['epoch_source'] = 'config scoring_epoch_sec'
-        hmm_cfg = get('hmm_transitions')
-        if hmm_cfg is not None and options.get('transitions') is None:
-            try:
-                hmm_cfg = dict(hmm_cfg)
-                options['transitions'] = TransitionModel(
-                    np.array(hmm_cfg['matrix'], dtype=float), float(hmm_cfg['step_sec']),
-                    classes, parse_pairs(hmm_cfg.get('forbidden', ()), classes,
-                                         'hmm_transitions.forbidden'),
-                    'config hmm_transitions', float(hmm_cfg.get('emission_floor', 0.2)))
-            except (KeyError, TypeError, ValueError) as e:
-                if isinstance(e, ConfigError):
-                    raise
-                raise ConfigError(f'config key hmm_transitions must be dict(matrix=[[...]], '
-                                  f'step_sec=..., forbidden=[...]): {e}') from None
-        options['edf_stage_strings'] = {**dict(get('edf_stage_strings') or {}),
-                                        **dict(options.get('edf_stage_strings') or {})}
-        options['yasa_codes'] = {**dict(get('yasa_codes') or {}),
-                                 **dict(options.get('yasa_codes') or {})}
-        return cls(**options)
-
-    def to_dict(self) -> Dict:
-        return dict(epoch_sec=self.epoch_sec, epoch_source=self.epoch_source,
-                    method=self.method, transitions_from=self.transitions_from,
-                    transitions=self.transitions.to_dict() if self.transitions else None,
-                    forbidden=list(self.forbidden), clock=self.clock.to_dict(), edf=self.edf,
-                    edf_stage_strings=self.edf_stage_strings, yasa_codes=self.yasa_codes,
-                    boris=self.boris, boris_subject=self.boris_subject)
-
 
 def _per_epoch(scores: Dict) -> Dict:
     """Agreement counted in epochs (``agreement`` names the count ``clips``)."""
     return dict(epochs=scores.pop('clips'), **scores)
-
-
-def _session_keys(pattern: Optional[str], name: str) -> Tuple[str, str]:
-    """(session key, animal) of a file: the regex's ``session`` group (else group 1, else the
-    whole match) and its ``animal`` group (else '') -- the rule of ``group_sessions``."""
-    if not pattern:
-        return output_stem(name), ''
-    regex = re.compile(pattern)
-    m = regex.search(name)
-    key = (m.group('session') if 'session' in regex.groupindex
-           else m.group(1) if regex.groups else m.group(0))
-    animal = m.group('animal') if 'animal' in regex.groupindex else ''
-    return key, animal or ''
 
 
 class SleepOutputs:
@@ -360,7 +259,7 @@ class SleepOutputs:
         status = {v['video']: v.get('status') for v in report.get('videos', [])}
         rows, nights = [], []
         for session in self.sessions:
-            key, animal = _session_keys(self.session_pattern, session[0][1])
+            key, animal = session_key(self.session_pattern, session[0][1])
             names = [n for _, n in session]
             if any(status.get(n) not in ('done', 'failed') for n in names):
                 continue  # stopped before this night was staged
