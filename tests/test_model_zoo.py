@@ -13,7 +13,7 @@ from video_swin_plugin.datasets.synthetic import write_video
 from video_swin_plugin.errors import ConfigError, UsageError
 
 from .conftest import REPO
-from .test_classify import TINY_OPTIONS, cli_options
+from .test_inference import TINY_OPTIONS, cli_options
 
 RELEASE = 'https://github.com/SwinTransformer/storage/releases/download/v1.0.4/'
 SWIN = [

@@ -5,7 +5,7 @@ import onnxruntime as ort
 import pytest
 import torch
 
-from .test_extract_feat import TINY_CONFIG
+from .test_features import TINY_CONFIG
 from .tool_runner import load_tool
 
 

@@ -187,7 +187,7 @@ def _convert_tool():
 
 
 def test_convert_tool_inflates_a_2d_file_for_a_config(tmp_path):
-    from .test_extract_feat import TINY_CONFIG  # the tiny recognizer's config (TINY_SWIN)
+    from .test_features import TINY_CONFIG  # the tiny recognizer's config (TINY_SWIN)
     config = tmp_path / 'tiny.py'
     config.write_text(TINY_CONFIG)
     sd, _ = swin2d()
@@ -215,7 +215,7 @@ def test_config_pretrained2d_is_inflated_when_the_recognizer_initializes(tmp_pat
     from mmengine.registry import init_default_scope
 
     from video_swin_plugin.registry import MODELS
-    from .test_extract_feat import TINY_CONFIG
+    from .test_features import TINY_CONFIG
     sd, _ = swin2d()
     path = tmp_path / 'swin2d.pth'
     torch.save({'model': sd}, path)

@@ -13,8 +13,8 @@ from video_swin_plugin.engine.config_check import UnknownConfigKeyError, check_c
 from video_swin_plugin.models.convert import to_mmaction2
 
 from .synthetic_videos import make_dataset
-from .test_classify import K400_TINY, TINY_OPTIONS, cli_options
-from .test_tools_e2e import TINY_CONFIG, data_options
+from .test_inference import K400_TINY, TINY_OPTIONS, cli_options
+from .test_tool_train import TINY_CONFIG, data_options
 from .tool_runner import call_tool, run_tool
 
 PIPELINE = [dict(type='DecordInit'), dict(type='SampleFrames', clip_len=4, num_clips=1),
