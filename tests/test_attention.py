@@ -11,7 +11,7 @@ from video_swin_plugin.models.layers.attention import recomputed_window_attentio
 from video_swin_plugin.models.layers.window_ops import (get_window_size, window_partition,
                                                         window_plan)
 
-from .conftest import TINY_SWIN
+from .helpers import TINY_SWIN
 
 # window multiples, padding on every axis, a window shrunk in time, and one shrunk in H and W
 SHAPES = [(2, 3, 8, 48, 48), (1, 3, 10, 44, 52), (2, 3, 4, 24, 24), (1, 3, 8, 20, 28)]

@@ -12,7 +12,7 @@ from video_swin_plugin.models import SwinTransformer3D
 from video_swin_plugin.models.convert import (backbone_state_dict, from_mmaction2,
                                               load_backbone_weights, to_mmaction2)
 
-from .conftest import REPO, TINY_SWIN
+from .helpers import REPO, TINY_SWIN
 
 
 def _official_file(tmp_path, backbone, num_classes=400):

@@ -1,6 +1,5 @@
 """Every config parses and builds its model; the recipes hold the official numbers; the SSv2
 transforms behave as the original's."""
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,7 +9,8 @@ from mmengine.registry import init_default_scope
 
 import video_swin_plugin.registry as R
 
-REPO = Path(__file__).resolve().parents[1]
+from .helpers import REPO, TINY_SWIN, synthetic_training_config, tiny_recognizer_config
+
 SWIN = REPO / 'configs' / 'recognition' / 'swin'
 CONFIGS = sorted(p for p in (REPO / 'configs').rglob('*.py') if '_base_' not in p.parts)
 
@@ -90,7 +90,6 @@ def test_official_recipe(name):
 def test_tiny_forward_and_extract_feat():
     from mmaction.structures import ActionDataSample
 
-    from .conftest import TINY_SWIN
     cfg = Config.fromfile(SWIN / 'swin_tiny_patch244_window877_kinetics400_1k.py')
     init_default_scope(cfg.default_scope)
     model = R.MODELS.build(cfg.model).eval()
@@ -104,7 +103,14 @@ def test_tiny_forward_and_extract_feat():
     scores = pred.pred_score if hasattr(pred, 'pred_score') else pred.pred_scores.item
     # 3 views, softmax per view then averaged (average_clips='prob'): a distribution
     assert scores.shape == (400, ) and float(scores.sum()) == pytest.approx(1, abs=1e-4)
-    assert TINY_SWIN['embed_dim'] == 16  # the e2e test's tiny config mirrors conftest's
+
+
+def test_the_tests_tiny_recognizers_have_the_tiny_backbone():
+    assert TINY_SWIN['embed_dim'] == 16 and tuple(TINY_SWIN['window_size']) == (4, 3, 3)
+    for cfg in (tiny_recognizer_config(), synthetic_training_config()):
+        backbone = cfg.model.backbone
+        assert {key: backbone[key] for key in TINY_SWIN} == TINY_SWIN
+        assert cfg.model.cls_head.in_channels == 128
 
 
 def test_uniform_segment_sample_matches_original():

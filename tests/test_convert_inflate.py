@@ -3,18 +3,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from .conftest import TINY_SWIN
 from video_swin_plugin.checkpoint import CheckpointMismatchError
 from video_swin_plugin.models.backbones.swin3d import SwinTransformer3D
 from video_swin_plugin.models.convert import detect_2d_layout, inflate_2d_swin
 
-
-def _jitter(model: torch.nn.Module) -> torch.nn.Module:
-    """Move every parameter off its initial value, so a wrongly routed tensor shows."""
-    with torch.no_grad():
-        for p in model.parameters():
-            p.add_(torch.randn_like(p) * 0.05)
-    return model
+from .helpers import TINY_SWIN, jitter, load_tool, tiny_recognizer_config
 
 
 def swin2d(**overrides):
@@ -25,7 +18,7 @@ def swin2d(**overrides):
     """
     cfg = dict(TINY_SWIN, patch_size=(1, 4, 4), window_size=(1, 3, 3))
     cfg.update(overrides)
-    model = _jitter(SwinTransformer3D(**cfg)).eval()
+    model = jitter(SwinTransformer3D(**cfg)).eval()
     sd = {k: v.clone() for k, v in model.state_dict().items()}
     sd['patch_embed.proj.weight'] = sd['patch_embed.proj.weight'].squeeze(2)  # C, 3, 4, 4
     for k in [k for k in sd if k.endswith('relative_position_index')]:
@@ -181,19 +174,12 @@ def test_pretrained2d_path_of_the_backbone(tmp_path):
         SwinTransformer3D(**TINY_SWIN, pretrained=str(path), pretrained2d=False).init_weights()
 
 
-def _convert_tool():
-    from .tool_runner import load_tool
-    return load_tool('convert_checkpoint')
-
-
-def test_convert_tool_inflates_a_2d_file_for_a_config(tmp_path):
-    from .test_features import TINY_CONFIG  # the tiny recognizer's config (TINY_SWIN)
-    config = tmp_path / 'tiny.py'
-    config.write_text(TINY_CONFIG)
+def test_convert_tool_inflates_a_2d_file_for_a_config(tiny_recognizer, tmp_path):
+    config = tiny_recognizer.config  # a recognizer with a TINY_SWIN backbone
     sd, _ = swin2d()
     src, dst = tmp_path / 'swin2d.pth', tmp_path / 'inflated.pth'
     torch.save({'model': to_timm(sd)}, src)
-    tool = _convert_tool()
+    tool = load_tool('convert_checkpoint')
     with pytest.raises(ValueError, match='2D .*needs --config'):
         tool.main([str(src), str(dst)])
     assert tool.convert_file(tool.parse_args([str(src), str(dst), '--config', str(config)])) \
@@ -211,17 +197,13 @@ def test_convert_tool_inflates_a_2d_file_for_a_config(tmp_path):
 
 def test_config_pretrained2d_is_inflated_when_the_recognizer_initializes(tmp_path):
     # what tools/train.py does: the Runner calls model.init_weights() before training
-    from mmengine.config import Config
     from mmengine.registry import init_default_scope
 
     from video_swin_plugin.registry import MODELS
-    from .test_features import TINY_CONFIG
     sd, _ = swin2d()
     path = tmp_path / 'swin2d.pth'
     torch.save({'model': sd}, path)
-    config = tmp_path / 'tiny.py'
-    config.write_text(TINY_CONFIG)
-    cfg = Config.fromfile(str(config))
+    cfg = tiny_recognizer_config()
     cfg.model.backbone.update(pretrained=str(path), pretrained2d=True)
     init_default_scope('video_swin_plugin')
     model = MODELS.build(cfg.model)

@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from .conftest import TINY_SWIN
+from .helpers import TINY_SWIN
 from video_swin_plugin.checkpoint import CheckpointMismatchError
 from video_swin_plugin.models.backbones.swin3d import SwinTransformer3D
 from video_swin_plugin.models.convert import (backbone_state_dict, from_torchvision,
@@ -141,7 +141,7 @@ def test_outputs_match_torchvision_on_random_weights():
 
 
 def test_convert_tool_both_ways(tmp_path):
-    from .tool_runner import load_tool
+    from .helpers import load_tool
     tool = load_tool('convert_checkpoint')
     tv = tiny_tv()
     src, ours, back = tmp_path / 'tv.pth', tmp_path / 'ours.pth', tmp_path / 'back.pth'

@@ -7,13 +7,11 @@ import torch
 from mmaction.structures import ActionDataSample
 from mmengine.registry import init_default_scope
 
-from .conftest import TINY_SWIN
 from video_swin_plugin.models.necks import FAMNeck
 from video_swin_plugin.models.necks.recurrent import (FAMMemory, RecurrentNeck,
                                                       StreamingRecognizer)
 
-MEAN, STD = [123.675, 116.28, 103.53], [58.395, 57.12, 57.375]
-
+from .helpers import TINY_SWIN_CHANNELS, tiny_stream_config
 
 
 def neck(**kw) -> FAMNeck:
@@ -24,19 +22,16 @@ def neck(**kw) -> FAMNeck:
 
 
 def recognizer(state_passing_prob=0.0, with_neck=True):
-    head_channels = 32 if with_neck else 128
+    """The tiny FAM streaming model (helpers.tiny_stream_config), or its clip-only twin."""
     from video_swin_plugin.registry import MODELS
     init_default_scope('video_swin_plugin')
-    cfg = dict(type='SequenceRecognizer3D', state_passing_prob=state_passing_prob,
-               backbone=dict(type='SwinTransformer3D', **TINY_SWIN),
-               cls_head=dict(type='I3DHead', num_classes=3, in_channels=head_channels, topk=(1, )),
-               data_preprocessor=dict(type='ActionDataPreprocessor', mean=MEAN, std=STD,
-                                      format_shape='NCTHW'))
-    if with_neck:
-        cfg['neck'] = dict(type='FAMNeck', in_channels=128, embed_dims=32, num_mem_tokens=4,
-                           num_layers=2, num_heads=2, token_grid=(1, 2, 2))
-    model = MODELS.build(cfg)
-    return model.eval()
+    cfg = tiny_stream_config().model
+    cfg.state_passing_prob = state_passing_prob
+    cfg.cls_head.topk = (1, )
+    if not with_neck:
+        cfg.pop('neck')
+        cfg.cls_head.in_channels = TINY_SWIN_CHANNELS
+    return MODELS.build(cfg).eval()
 
 
 def samples(labels):

@@ -1,4 +1,5 @@
-"""Embedding extraction: the API (stages, pooling, views averaged, per clip) and tools/extract_feat.py."""
+"""Embedding extraction: the API (stages, pooling, views averaged, per clip) and
+tools/extract_feat.py, on the tiny recognizer (2 clips x 3 crops of 8 frames at 64 px)."""
 import csv
 import shutil
 
@@ -6,44 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from .conftest import REPO, TINY_SWIN
-from .tool_runner import load_tool
-
-TINY_CONFIG = f"""
-_base_ = ['{REPO}/configs/recognition/swin/swin_tiny_patch244_window877_kinetics400_1k.py']
-model = dict(
-    backbone=dict(patch_size={TINY_SWIN['patch_size']}, embed_dim={TINY_SWIN['embed_dim']},
-                  depths={TINY_SWIN['depths']}, num_heads={TINY_SWIN['num_heads']},
-                  window_size={TINY_SWIN['window_size']}, drop_path_rate=0.0),
-    cls_head=dict(in_channels=128, num_classes=5),
-    test_cfg=dict(max_testing_views=4))
-test_pipeline = [
-    dict(type='DecordInit'),
-    dict(type='SampleFrames', clip_len=8, frame_interval=2, num_clips=2, test_mode=True),
-    dict(type='DecordDecode'),
-    dict(type='Resize', scale=(-1, 64)),
-    dict(type='ThreeCrop', crop_size=64),
-    dict(type='FormatShape', input_format='NCTHW'),
-    dict(type='PackActionInputs')]
-test_dataloader = dict(dataset=dict(pipeline=test_pipeline))
-"""
-
-
-@pytest.fixture(scope='module')
-def tiny(tmp_path_factory):
-    """(config path, checkpoint path, model) of a tiny random recognizer."""
-    from video_swin_plugin.apis.inference import init_recognizer
-    root = tmp_path_factory.mktemp('tiny')
-    config = root / 'tiny_swin.py'
-    config.write_text(TINY_CONFIG)
-    torch.manual_seed(0)
-    model = init_recognizer(str(config))
-    with torch.no_grad():  # off the identity init, so norms and stages are not interchangeable
-        for p in model.parameters():
-            p.add_(torch.randn_like(p) * 0.05)
-    checkpoint = root / 'tiny.pth'
-    torch.save({'state_dict': model.state_dict()}, checkpoint)
-    return str(config), str(checkpoint), model
+from .helpers import load_tool
 
 
 def _views_by_hand(model, cfg, path):
@@ -54,10 +18,10 @@ def _views_by_hand(model, cfg, path):
     return model.data_preprocessor(pseudo_collate([packed]), False)['inputs'][0]  # V, 3, T, H, W
 
 
-def test_embedding_is_the_mean_over_views_of_the_pooled_backbone(tiny, shared_data):
+def test_embedding_is_the_mean_over_views_of_the_pooled_backbone(tiny_recognizer, shared_data):
     from video_swin_plugin.apis.features import VideoEmbedder
     from video_swin_plugin.apis.inference import init_recognizer
-    config, checkpoint, _ = tiny
+    config, checkpoint, _ = tiny_recognizer
     model = init_recognizer(config, checkpoint)
     cfg = model.cfg
     video = str(shared_data / 'videos' / 'test.mp4')
@@ -78,10 +42,10 @@ def test_embedding_is_the_mean_over_views_of_the_pooled_backbone(tiny, shared_da
     assert both.shape == (256, )
 
 
-def test_stages(tiny, shared_data):
+def test_stages(tiny_recognizer, shared_data):
     from video_swin_plugin.apis.features import view_embeddings
     from video_swin_plugin.apis.inference import init_recognizer
-    config, checkpoint, _ = tiny
+    config, checkpoint, _ = tiny_recognizer
     model = init_recognizer(config, checkpoint)
     views = _views_by_hand(model, model.cfg, str(shared_data / 'videos' / 'test.mp4'))[None]
     last = view_embeddings(model, views)  # 1, 6, 128
@@ -108,10 +72,11 @@ def test_stages(tiny, shared_data):
         view_embeddings(model, views, pooling='median')
 
 
-def test_tool_writes_npy_and_index_and_reports_bad_videos(tiny, shared_data, tmp_path, capsys):
+def test_tool_writes_npy_and_index_and_reports_bad_videos(tiny_recognizer, shared_data, tmp_path,
+                                                          capsys):
     from video_swin_plugin.apis.features import VideoEmbedder
     from video_swin_plugin.apis.inference import init_recognizer
-    config, checkpoint, _ = tiny
+    config, checkpoint, _ = tiny_recognizer
     videos = shared_data / 'videos'
     shutil.copy(videos / 'test.avi', tmp_path / 'b.avi')
     (tmp_path / 'empty.mp4').write_bytes(b'')
@@ -137,8 +102,8 @@ def test_tool_writes_npy_and_index_and_reports_bad_videos(tiny, shared_data, tmp
     np.testing.assert_allclose(feats[1], expected.numpy(), atol=1e-5)
 
 
-def test_per_clip_embeddings_through_the_streaming_reader(tiny, shared_data, tmp_path):
-    config, checkpoint, model = tiny
+def test_per_clip_embeddings_through_the_streaming_reader(tiny_recognizer, shared_data, tmp_path):
+    config, checkpoint, model = tiny_recognizer
     video = shared_data / 'videos' / 'test.mp4'  # 300 frames at 30 fps
     out = tmp_path / 'clips'
     tool = load_tool('extract_feat')

@@ -6,12 +6,7 @@ import pytest
 
 from video_swin_plugin.datasets.synthetic import write_recordings
 
-from .tool_runner import call_tool, run_tool
-
-REPO = Path(__file__).resolve().parents[1]
-TINY_CONFIG = REPO / 'configs' / 'recognition' / 'swin_fam' / \
-    'swin_tiny_fam_sowsleep_synthetic_tiny.py'
-
+from .helpers import FAM_SYNTHETIC_TINY, call_tool, run_tool
 
 
 @pytest.fixture(scope='module')
@@ -36,12 +31,12 @@ def data_options(root: Path) -> list:
 def test_train_then_test_on_long_recordings(recordings, tmp_path, capsys):
     start = time.time()
     work_dir = tmp_path / 'work'
-    assert run_tool('train', [TINY_CONFIG, '--work-dir', work_dir, '--seed', 0, '--cfg-options',
+    assert run_tool('train', [FAM_SYNTHETIC_TINY, '--work-dir', work_dir, '--seed', 0, '--cfg-options',
                               'train_cfg.max_epochs=2'] + data_options(recordings)) == 0
     checkpoint = work_dir / 'epoch_2.pth'
     assert checkpoint.is_file() and not (work_dir / 'epoch_3.pth').exists()
     trained = time.time() - start
-    metrics = call_tool('test', 'test_metrics', [TINY_CONFIG, checkpoint, '--work-dir',
+    metrics = call_tool('test', 'test_metrics', [FAM_SYNTHETIC_TINY, checkpoint, '--work-dir',
                                                  tmp_path / 'test', '--cfg-options']
                         + data_options(recordings))
     printed = capsys.readouterr().out

@@ -9,23 +9,12 @@ import torch
 
 from video_swin_plugin import entry_points, model_zoo
 from video_swin_plugin.apis.inference import init_recognizer
-from video_swin_plugin.datasets.synthetic import write_video
 from video_swin_plugin.errors import ConfigError, UsageError
 
-from .conftest import REPO
-from .test_inference import TINY_OPTIONS, cli_options
+from .helpers import (DEMO_MODEL, FAM_MODELS, REPO, SWIN_MODELS,
+                      TINY_OPTIONS, cfg_options_argv, write_video)
 
 RELEASE = 'https://github.com/SwinTransformer/storage/releases/download/v1.0.4/'
-SWIN = [
-    'swin_tiny_patch244_window877_kinetics400_1k',
-    'swin_small_patch244_window877_kinetics400_1k',
-    'swin_base_patch244_window877_kinetics400_1k',
-    'swin_base_patch244_window877_kinetics400_22k',
-    'swin_base_patch244_window877_kinetics600_22k',
-    'swin_base_patch244_window1677_sthv2',
-]
-FAM = ['swin_tiny_fam_patch244_window877_sowsleep', 'swin_tiny_fam_sowsleep_synthetic_tiny']
-DEMO = 'sowsleep_synthetic_tiny'
 
 
 @pytest.fixture(scope='module')
@@ -55,7 +44,7 @@ def test_checkout_is_the_resource_root_of_an_editable_install():
 
 
 def test_index_lists_every_config_by_its_file_stem(index):
-    assert list(index) == SWIN + FAM + [DEMO]
+    assert list(index) == SWIN_MODELS + FAM_MODELS + [DEMO_MODEL]
     configs = {p.stem for p in (REPO / 'configs').rglob('*.py') if '_base_' not in p.parts}
     configs |= {p.stem for p in (REPO / 'demo').glob('*.py')}
     assert set(index) == configs
@@ -65,19 +54,19 @@ def test_index_lists_every_config_by_its_file_stem(index):
 
 def test_official_weights_urls_and_file_names(index):
     listed = {row[0] for row in readme_table(REPO / 'checkpoints' / 'README.md', 'file')}
-    for name in SWIN:
+    for name in SWIN_MODELS:
         assert index[name].weights == f'{RELEASE}{name}.pth'
         assert index[name].filename in listed
-    assert len(listed) == len(SWIN)
-    for name in FAM + [DEMO]:
+    assert len(listed) == len(SWIN_MODELS)
+    for name in FAM_MODELS + [DEMO_MODEL]:
         assert index[name].weights is None
-    assert index[DEMO].packaged_weights == REPO / 'demo' / f'{DEMO}.pth'
-    assert index[DEMO].packaged_weights.is_file()
+    assert index[DEMO_MODEL].packaged_weights == REPO / 'demo' / f'{DEMO_MODEL}.pth'
+    assert index[DEMO_MODEL].packaged_weights.is_file()
 
 
 def test_results_are_the_published_ones_with_their_views(index):
     rows = readme_table(REPO / 'configs/recognition/swin/README.md', 'config')
-    assert [r[0] for r in rows] == [f'{n}.py' for n in SWIN]
+    assert [r[0] for r in rows] == [f'{n}.py' for n in SWIN_MODELS]
     for config, ckpt, pretrain, top1, top5, views, params in rows:
         entry = index[config[:-3]]
         assert entry.filename == ckpt
@@ -123,7 +112,7 @@ def test_flops_of_the_tiny_configs_are_measured_ones(index):
 
     from video_swin_plugin import registry
     init_default_scope('video_swin_plugin')
-    for name in ('swin_tiny_fam_sowsleep_synthetic_tiny', DEMO):
+    for name in ('swin_tiny_fam_sowsleep_synthetic_tiny', DEMO_MODEL):
         cfg = Config.fromfile(index[name].config)
         cfg.model.backbone.fused_attention = cfg.model.neck.fused_attention = False
         model = registry.MODELS.build(cfg.model).eval().requires_grad_(False)
@@ -139,7 +128,7 @@ def test_config_by_name_path_or_relative_path(tmp_path, monkeypatch):
     assert model_zoo.resolve_config(tiny.stem) == str(tiny)
     assert model_zoo.resolve_config(tiny.name) == str(tiny)
     assert model_zoo.resolve_config(str(tiny)) == str(tiny)
-    assert model_zoo.resolve_config(DEMO) == str(REPO / 'demo' / f'{DEMO}.py')
+    assert model_zoo.resolve_config(DEMO_MODEL) == str(REPO / 'demo' / f'{DEMO_MODEL}.py')
     monkeypatch.chdir(tmp_path)  # from elsewhere, the path the READMEs use
     assert model_zoo.resolve_config('configs/recognition/swin/' + tiny.name) == str(tiny)
     local = tmp_path / tiny.name  # a file of the same name in the cwd wins
@@ -153,8 +142,8 @@ def test_config_by_name_path_or_relative_path(tmp_path, monkeypatch):
 
 
 def test_init_recognizer_takes_a_config_name():
-    model = init_recognizer(DEMO, str(REPO / 'demo' / f'{DEMO}.pth'))  # loads strictly
-    assert model.cfg.filename == str(REPO / 'demo' / f'{DEMO}.py')
+    model = init_recognizer(DEMO_MODEL, str(REPO / 'demo' / f'{DEMO_MODEL}.pth'))  # strictly
+    assert model.cfg.filename == str(REPO / 'demo' / f'{DEMO_MODEL}.py')
     with pytest.raises(FileNotFoundError, match='config file not found: sowsleep_synth'):
         init_recognizer('sowsleep_synth')
 
@@ -218,13 +207,13 @@ def test_index_entry_with_a_checksum(tmp_path):
 
 def test_classify_command_with_a_config_name(tmp_path, capsys):
     torch.manual_seed(0)
-    name = SWIN[0]
+    name = SWIN_MODELS[0]
     model = init_recognizer(name, cfg_options=dict(TINY_OPTIONS))
     checkpoint = tmp_path / 'tiny.pth'
     torch.save({'state_dict': model.state_dict()}, checkpoint)
     video = tmp_path / 'clip.mp4'
-    write_video(video, np.random.default_rng(0).integers(0, 255, (24, 64, 80, 3), np.uint8), 8)
-    argv = [name, str(checkpoint), str(video), '--top-k', '2'] + cli_options()
+    write_video(video, np.random.default_rng(0).integers(0, 255, (24, 64, 80, 3), np.uint8))
+    argv = [name, str(checkpoint), str(video), '--top-k', '2'] + cfg_options_argv(TINY_OPTIONS)
     assert entry_points.run_tool('classify', argv) == 0
     lines = capsys.readouterr().out.strip().splitlines()
     assert lines[0] == f'top-2 for {video}:' and len(lines) == 3

@@ -7,7 +7,7 @@ from mmengine.registry import init_default_scope
 import video_swin_plugin.registry as R
 from video_swin_plugin.engine import VideoSwinOptimWrapperConstructor, matching_keys
 
-from .conftest import TINY_SWIN
+from .helpers import tiny_recognizer_config
 
 OFFICIAL_KEYS = {
     'absolute_pos_embed': dict(decay_mult=0.),
@@ -20,9 +20,7 @@ LR, WD = 1e-3, 0.02
 
 def tiny_recognizer():
     init_default_scope('video_swin_plugin')
-    return R.MODELS.build(dict(
-        type='Recognizer3D', backbone=dict(type='SwinTransformer3D', **TINY_SWIN),
-        cls_head=dict(type='I3DHead', in_channels=128, num_classes=5)))
+    return R.MODELS.build(tiny_recognizer_config().model)
 
 
 def groups_by_name(model, rule):

@@ -14,30 +14,7 @@ from video_swin_plugin.staging import Smoothing, stream_videos
 from video_swin_plugin.staging.inputs import group_sessions
 from video_swin_plugin.video_reader import ClipReader
 
-from .stream_fixtures import (CLASSES, corrupt_middle, read_outputs, tiny_config, truncate,
-                              write_stage_video)
-
-STAGES = [0] * 8 + [1] * 14 + [2] * 6 + [1] * 6 + [0] * 6  # 40 s at 1 s per stage
-
-
-@pytest.fixture(scope='module')
-def videos(tmp_path_factory):
-    root = tmp_path_factory.mktemp('videos')
-    good = write_stage_video(root / 'night_a.mp4', STAGES, seed=1)
-    write_stage_video(root / 'night_b.mp4', STAGES[::-1], seed=2)
-    corrupt_middle(good, root / 'damaged.mp4')
-    truncate(good, root / 'truncated.mp4')  # moov atom at the end: nothing readable
-    write_stage_video(root / 'cut.mp4', STAGES, seed=3, faststart=True)
-    truncate(root / 'cut.mp4', root / 'cut_short.mp4', 0.6)  # readable, ends early
-    (root / 'cut.mp4').unlink()
-    (root / 'notes.mp4').write_text('not a video\n')
-    return root
-
-
-@pytest.fixture(scope='module')
-def classifier():
-    torch.manual_seed(0)
-    return StreamingClassifier(tiny_config())
+from .helpers import STAGE_NAMES, load_tool, read_outputs
 
 
 class Counting:
@@ -63,83 +40,86 @@ def _with_model(clf, model):
     return StreamingClassifier.from_model(model, clf.classes, clf.schedule, clf.transform)
 
 
-def test_reader_seeking_to_a_clip_gives_the_frames_of_a_front_to_back_pass(videos):
+def test_reader_seeking_to_a_clip_gives_the_frames_of_a_front_to_back_pass(stage_videos):
     sched = ClipSchedule(4, 2, 1.0)
-    full = list(ClipReader(videos / 'night_a.mp4', sched))
+    full = list(ClipReader(stage_videos / 'night_a.mp4', sched))
     assert len(full) == 40 - 0 and all(c.frames is not None for c in full)
     for start in (1, 9, 33):
-        part = list(ClipReader(videos / 'night_a.mp4', sched, start_clip=start, max_clips=4))
+        part = list(ClipReader(stage_videos / 'night_a.mp4', sched, start_clip=start, max_clips=4))
         assert [c.index for c in part] == list(range(start, start + 4))
         for c in part:
             for a, b in zip(c.frames, full[c.index].frames):
                 np.testing.assert_array_equal(a, b)
 
 
-def test_run_equals_a_hand_loop_and_carries_memory(videos, classifier):
-    results = list(classifier.run(videos / 'night_a.mp4'))
+def test_run_equals_a_hand_loop_and_carries_memory(stage_videos, stream_classifier):
+    results = list(stream_classifier.run(stage_videos / 'night_a.mp4'))
     assert [r.clip for r in results] == list(range(40))
-    reader = ClipReader(videos / 'night_a.mp4', classifier.schedule, classifier.transform)
-    memory = classifier.init_memory()
+    reader = ClipReader(stage_videos / 'night_a.mp4', stream_classifier.schedule,
+                        stream_classifier.transform)
+    memory = stream_classifier.init_memory()
     with torch.inference_mode():
         for clip, r in zip(reader, results):
-            scores, memory = classifier.model.predict_clip(clip.frames[None], memory)
+            scores, memory = stream_classifier.model.predict_clip(clip.frames[None], memory)
             np.testing.assert_array_equal(scores[0].numpy(), r.scores)
     # the memory matters: continuing from clip 20 with a reset memory changes the scores
-    resumed = list(classifier.run(videos / 'night_a.mp4', results[19].memory, start_clip=20))
-    reset = list(classifier.run(videos / 'night_a.mp4', None, start_clip=20))
+    resumed = list(stream_classifier.run(stage_videos / 'night_a.mp4', results[19].memory,
+                                         start_clip=20))
+    reset = list(stream_classifier.run(stage_videos / 'night_a.mp4', None, start_clip=20))
     for a, b in zip(resumed, results[20:]):
         np.testing.assert_array_equal(a.scores, b.scores)
     assert not np.allclose(reset[0].scores, results[20].scores)
 
 
-def test_stopped_then_rerun_gives_the_outputs_of_an_uninterrupted_run(videos, classifier,
-                                                                      tmp_path):
-    inputs = [str(videos / 'night_a.mp4'), str(videos / 'night_b.mp4')]
+def test_stopped_then_rerun_gives_the_outputs_of_an_uninterrupted_run(
+        stage_videos, stream_classifier, tmp_path):
+    inputs = [str(stage_videos / 'night_a.mp4'), str(stage_videos / 'night_b.mp4')]
     smooth = Smoothing(5, 'centred', 3.0)
-    ref = stream_videos(classifier, inputs, tmp_path / 'ref', smooth, progress=False)
+    ref = stream_videos(stream_classifier, inputs, tmp_path / 'ref', smooth, progress=False)
     assert [v['status'] for v in ref['videos']] == ['done', 'done']
     # stop after 13 clips, then after 40 more (inside the second video), then finish
     out = tmp_path / 'stopped'
-    first = stream_videos(classifier, inputs, out, smooth, max_clips=13, progress=False)
+    first = stream_videos(stream_classifier, inputs, out, smooth, max_clips=13, progress=False)
     assert first['stopped'] and not (out / 'night_a.csv').exists()
-    second = stream_videos(classifier, inputs, out, smooth, max_clips=40, progress=False)
+    second = stream_videos(stream_classifier, inputs, out, smooth, max_clips=40, progress=False)
     assert second['stopped'] and (out / 'night_a.csv').exists()
-    counting = Counting(classifier.model)
-    stream_videos(_with_model(classifier, counting), inputs, out, smooth, progress=False)
+    counting = Counting(stream_classifier.model)
+    stream_videos(_with_model(stream_classifier, counting), inputs, out, smooth, progress=False)
     assert counting.calls == 80 - 13 - 40  # only the clips not done before
     for stem in ('night_a', 'night_b'):
         assert read_outputs(out, stem) == read_outputs(tmp_path / 'ref', stem), stem
     assert not list(out.glob('*.part')) and not list(out.glob('.*.tmp'))
 
 
-def test_crash_mid_video_then_rerun_gives_identical_outputs(videos, classifier, tmp_path):
-    inputs = [str(videos / 'night_a.mp4')]
-    stream_videos(classifier, inputs, tmp_path / 'ref', progress=False)
-    crashing = Counting(classifier.model, fail_at=23)
-    report = stream_videos(_with_model(classifier, crashing), inputs, tmp_path / 'out',
+def test_crash_mid_video_then_rerun_gives_identical_outputs(stage_videos, stream_classifier,
+                                                            tmp_path):
+    inputs = [str(stage_videos / 'night_a.mp4')]
+    stream_videos(stream_classifier, inputs, tmp_path / 'ref', progress=False)
+    crashing = Counting(stream_classifier.model, fail_at=23)
+    report = stream_videos(_with_model(stream_classifier, crashing), inputs, tmp_path / 'out',
                            progress=False, save_every=5, save_interval_sec=1e9)
     assert report['videos'][0]['status'] == 'failed'
     assert 'injected failure' in report['videos'][0]['error']
     state = torch.load(tmp_path / 'out' / 'night_a.state.pt', weights_only=True)
     assert state['next_clip'] == 20  # the last save before the crash
-    counting = Counting(classifier.model)
-    stream_videos(_with_model(classifier, counting), inputs, tmp_path / 'out', progress=False,
-                  save_every=5)
+    counting = Counting(stream_classifier.model)
+    stream_videos(_with_model(stream_classifier, counting), inputs, tmp_path / 'out',
+                  progress=False, save_every=5)
     assert counting.calls == 20
     assert read_outputs(tmp_path / 'out', 'night_a') == read_outputs(tmp_path / 'ref', 'night_a')
 
 
 def test_finished_video_is_not_recomputed_and_new_smoothing_only_resummarises(
-        videos, classifier, tmp_path):
-    inputs = [str(videos / 'night_a.mp4')]
-    stream_videos(classifier, inputs, tmp_path, Smoothing(5), progress=False)
+        stage_videos, stream_classifier, tmp_path):
+    inputs = [str(stage_videos / 'night_a.mp4')]
+    stream_videos(stream_classifier, inputs, tmp_path, Smoothing(5), progress=False)
     before = read_outputs(tmp_path, 'night_a')
-    counting = Counting(classifier.model)
-    report = stream_videos(_with_model(classifier, counting), inputs, tmp_path, Smoothing(5),
+    counting = Counting(stream_classifier.model)
+    report = stream_videos(_with_model(stream_classifier, counting), inputs, tmp_path, Smoothing(5),
                            progress=False)
     assert counting.calls == 0 and report['videos'][0]['status'] == 'done'
     assert read_outputs(tmp_path, 'night_a') == before
-    stream_videos(_with_model(classifier, counting), inputs, tmp_path,
+    stream_videos(_with_model(stream_classifier, counting), inputs, tmp_path,
                   Smoothing(15, 'causal'), progress=False)
     assert counting.calls == 0
     summary = json.loads((tmp_path / 'night_a.json').read_text())
@@ -149,14 +129,14 @@ def test_finished_video_is_not_recomputed_and_new_smoothing_only_resummarises(
 
 
 def test_bad_files_among_good_ones_are_reported_and_the_good_ones_finish(
-        videos, classifier, tmp_path, shared_data):
+        stage_videos, stream_classifier, tmp_path, shared_data):
     folder = tmp_path / 'in'
     folder.mkdir()
     for name in ('night_a.mp4', 'damaged.mp4', 'truncated.mp4', 'cut_short.mp4', 'notes.mp4'):
-        shutil.copy(videos / name, folder / name)
+        shutil.copy(stage_videos / name, folder / name)
     shutil.copy(shared_data / 'videos' / 'test.mp4', folder / 'real_test.mp4')
     out = tmp_path / 'out'
-    report = stream_videos(classifier, [str(folder)], out, progress=False)
+    report = stream_videos(stream_classifier, [str(folder)], out, progress=False)
     status = {v['video']: v['status'] for v in report['videos']}
     assert status == {'cut_short.mp4': 'done', 'damaged.mp4': 'done', 'night_a.mp4': 'done',
                       'notes.mp4': 'failed', 'real_test.mp4': 'done', 'truncated.mp4': 'failed'}
@@ -182,29 +162,30 @@ def test_bad_files_among_good_ones_are_reported_and_the_good_ones_finish(
     assert real['clips']['skipped'] == 0 and real['clips']['scored'] == 10  # 10 s at 1 s
     # good outputs equal a run on the good file alone
     alone = tmp_path / 'alone'
-    stream_videos(classifier, [str(videos / 'night_a.mp4')], alone, progress=False)
+    stream_videos(stream_classifier, [str(stage_videos / 'night_a.mp4')], alone, progress=False)
     assert read_outputs(out, 'night_a', ['csv', 'png']) == read_outputs(alone, 'night_a',
                                                                           ['csv', 'png'])
     a, b = (json.loads((d / 'night_a.json').read_text()) for d in (out, alone))
     assert a.pop('path') != b.pop('path') and a == b
     with pytest.raises(VideoReadError, match='notes.mp4'):
-        ClipReader(folder / 'notes.mp4', classifier.schedule)
+        ClipReader(folder / 'notes.mp4', stream_classifier.schedule)
 
 
-def test_session_carries_memory_across_files_in_name_order(videos, classifier, tmp_path):
+def test_session_carries_memory_across_files_in_name_order(stage_videos, stream_classifier,
+                                                           tmp_path):
     folder = tmp_path / 'in'
     folder.mkdir()
-    shutil.copy(videos / 'night_a.mp4', folder / 'sow1_part10.mp4')
-    shutil.copy(videos / 'night_b.mp4', folder / 'sow1_part2.mp4')
-    shutil.copy(videos / 'night_b.mp4', folder / 'sow2_part1.mp4')
+    shutil.copy(stage_videos / 'night_a.mp4', folder / 'sow1_part10.mp4')
+    shutil.copy(stage_videos / 'night_b.mp4', folder / 'sow1_part2.mp4')
+    shutil.copy(stage_videos / 'night_b.mp4', folder / 'sow2_part1.mp4')
     groups = group_sessions([(str(p), p.name) for p in sorted(folder.iterdir())],
                             r'(sow\d+)_part')
     assert [[n for _, n in g] for g in groups] == [['sow1_part2.mp4', 'sow1_part10.mp4'],
                                                    ['sow2_part1.mp4']]
     out = tmp_path / 'out'
-    stream_videos(classifier, [str(folder)], out, session=r'(sow\d+)_part', progress=False)
-    first = list(classifier.run(folder / 'sow1_part2.mp4'))
-    carried = list(classifier.run(folder / 'sow1_part10.mp4', first[-1].memory))
+    stream_videos(stream_classifier, [str(folder)], out, session=r'(sow\d+)_part', progress=False)
+    first = list(stream_classifier.run(folder / 'sow1_part2.mp4'))
+    carried = list(stream_classifier.run(folder / 'sow1_part10.mp4', first[-1].memory))
     rows = (out / 'sow1_part10.csv').read_text().splitlines()[1:]
     p0 = np.array([float(x) for x in rows[0].split(',')[6:]])
     np.testing.assert_allclose(p0, carried[0].scores, atol=1e-6)
@@ -212,19 +193,19 @@ def test_session_carries_memory_across_files_in_name_order(videos, classifier, t
     rows = (out / 'sow2_part1.csv').read_text().splitlines()[1:]
     p0 = np.array([float(x) for x in rows[0].split(',')[6:]])
     np.testing.assert_allclose(p0, first[0].scores, atol=1e-6)
-    reset = list(classifier.run(folder / 'sow1_part10.mp4', max_clips=1))
+    reset = list(stream_classifier.run(folder / 'sow1_part10.mp4', max_clips=1))
     assert not np.allclose(reset[0].scores, carried[0].scores, atol=1e-6)
 
 
-def test_outputs_format(videos, classifier, tmp_path):
-    stream_videos(classifier, [str(videos / 'night_a.mp4')], tmp_path, Smoothing(5),
+def test_outputs_format(stage_videos, stream_classifier, tmp_path):
+    stream_videos(stream_classifier, [str(stage_videos / 'night_a.mp4')], tmp_path, Smoothing(5),
                   progress=False)
     rows = (tmp_path / 'night_a.csv').read_text().splitlines()
     assert rows[0] == 'video,clip,start,end,label,smoothed_label,p_awake,p_nrem,p_rem'
     assert len(rows) == 41
     first = rows[1].split(',')
     assert first[:4] == ['night_a.mp4', '0', '0.000', '0.875']
-    assert first[4] in CLASSES and first[5] in CLASSES
+    assert first[4] in STAGE_NAMES and first[5] in STAGE_NAMES
     assert abs(sum(float(p) for p in first[6:]) - 1) < 1e-5
     summary = json.loads((tmp_path / 'night_a.json').read_text())
     for kind in ('raw', 'smoothed'):
@@ -239,14 +220,15 @@ def test_outputs_format(videos, classifier, tmp_path):
     assert png[:8] == b'\x89PNG\r\n\x1a\n' and len(png) > 10_000
 
 
-def test_labels_give_agreement_from_the_project_metrics(classifier, tmp_path):
+def test_labels_give_agreement_from_the_project_metrics(stream_classifier, tmp_path):
     from video_swin_plugin.datasets.synthetic import write_recordings
     from video_swin_plugin.evaluation.staging import staging_scores
     ann = write_recordings(tmp_path / 'data', num_recordings=1, duration_sec=40, epoch_sec=2,
                            fps=8, size=32, seed=3, gap_prob=0.2)
     video = tmp_path / 'data' / 'videos' / 'recording_000.mp4'
     out = tmp_path / 'out'
-    stream_videos(classifier, [str(video)], out, Smoothing(5), labels=str(ann), progress=False)
+    stream_videos(stream_classifier, [str(video)], out, Smoothing(5), labels=str(ann),
+                  progress=False)
     summary = json.loads((out / 'recording_000.json').read_text())
     agreement = summary['agreement']
     # recompute from the CSV and the CSV of intervals: the clip centre's interval
@@ -254,29 +236,28 @@ def test_labels_give_agreement_from_the_project_metrics(classifier, tmp_path):
     intervals = [line.split(',') for line in ann.read_text().splitlines()[1:]]
     truth, raw, smoothed = [], [], []
     for r in rows:
-        centre = (int(r[1]) * 8 + (classifier.schedule.span - 1) / 2) / 8
+        centre = (int(r[1]) * 8 + (stream_classifier.schedule.span - 1) / 2) / 8
         hit = [iv[3] for iv in intervals if float(iv[1]) <= centre < float(iv[2])]
         if hit:
-            truth.append(CLASSES.index(hit[0]))
-            raw.append(CLASSES.index(r[4]))
-            smoothed.append(CLASSES.index(r[5]))
+            truth.append(STAGE_NAMES.index(hit[0]))
+            raw.append(STAGE_NAMES.index(r[4]))
+            smoothed.append(STAGE_NAMES.index(r[5]))
     assert 0 < agreement['raw']['clips'] == len(truth) < len(rows)  # gaps are left out
     for kind, pred in (('raw', raw), ('smoothed', smoothed)):
-        expect = staging_scores(truth, pred, 3, CLASSES)
+        expect = staging_scores(truth, pred, 3, STAGE_NAMES)
         assert agreement[kind]['accuracy'] == round(expect['accuracy'], 4)
         assert agreement[kind]['confusion_matrix'] == expect['confusion_matrix'].tolist()
         assert {'kappa', 'macro_f1', 'balanced_accuracy'} <= set(agreement[kind])
     # a video the labels do not list says so
     other = tmp_path / 'other.mp4'
     shutil.copy(video, other)
-    stream_videos(classifier, [str(other)], out, labels=str(ann), progress=False)
+    stream_videos(stream_classifier, [str(other)], out, labels=str(ann), progress=False)
     assert 'not in labels' in json.loads((out / 'other.json').read_text())['agreement']['note']
 
 
 def test_demo_model_fits_its_config_and_stages_a_short_synthetic_night(tmp_path):
     """The committed demo pair (demo/*.py + *.pth, loaded strictly) still builds and stages
     the demo's synthetic night; a regression guard for the main job."""
-    from .tool_runner import load_tool
     demo = load_tool('demo_sleep')
     assert demo.main(['--out-dir', str(tmp_path), '--minutes', '6', '--seed', '7',
                       '--no-progress']) == 0

@@ -8,7 +8,7 @@ from video_swin_plugin.models import SwinTransformer3D
 from video_swin_plugin.models.convert import from_mmaction2
 from video_swin_plugin.models.layers.window_ops import relative_position_index
 
-from .conftest import TINY_SWIN
+from .helpers import TINY_SWIN
 
 
 def _mm_kwargs(kw):
