@@ -23,6 +23,8 @@ import av
 import numpy as np
 import torch
 
+from video_swin_plugin.models.backbones.swin3d import SwinTransformer3D
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / 'shared' / 'data'
 TOOLS = REPO / 'tools'
@@ -161,6 +163,82 @@ def jitter(model: torch.nn.Module, scale: float = 0.05) -> torch.nn.Module:
         for p in model.parameters():
             p.add_(torch.randn_like(p) * scale)
     return model
+
+
+# ---- checkpoints as other codebases save them ------------------------------------------------
+
+def swin2d(**overrides):
+    """A 2D Swin as the original release saves it, made from a 3D model one frame deep
+    (patch and window of temporal size 1 make our backbone a 2D Swin), plus its 2D model.
+
+    Returns ``(state_dict, model)``; ``model`` applied to a one-frame clip is the 2D network.
+    """
+    cfg = dict(TINY_SWIN, patch_size=(1, 4, 4), window_size=(1, 3, 3))
+    cfg.update(overrides)
+    model = jitter(SwinTransformer3D(**cfg)).eval()
+    sd = {k: v.clone() for k, v in model.state_dict().items()}
+    sd['patch_embed.proj.weight'] = sd['patch_embed.proj.weight'].squeeze(2)  # C, 3, 4, 4
+    for k in [k for k in sd if k.endswith('relative_position_index')]:
+        wh, ww = cfg['window_size'][1:]
+        sd[k] = torch.zeros(wh * ww, wh * ww, dtype=torch.long)  # 2D-shaped: must be dropped
+    sd['layers.0.blocks.1.attn_mask'] = torch.zeros(16, 9, 9)  # original saves shift masks
+    sd['head.weight'] = torch.randn(1000, model.num_features[-1])
+    sd['head.bias'] = torch.randn(1000)
+    return sd, model
+
+
+def to_timm(sd):
+    """The same weights as timm >= 0.9 saves them: merging at stage start, head.fc, no buffers."""
+    out = {}
+    for k, v in sd.items():
+        if 'relative_position_index' in k or 'attn_mask' in k:
+            continue
+        if k.startswith('layers.') and '.downsample.' in k:
+            i = int(k.split('.')[1])
+            k = k.replace(f'layers.{i}.downsample.', f'layers.{i + 1}.downsample.')
+        k = k.replace('head.', 'head.fc.')
+        out[k] = v
+    return out
+
+
+def tv_state_dict(embed_dim, depths, num_heads, window=(8, 7, 7), patch=(2, 4, 4),
+                  num_classes=400, device='cpu'):
+    """Keys and shapes of torchvision's ``SwinTransformer3d``, written out from its source:
+    stages and patch merging alternate in ``features``; MLP linears are ``mlp.0``/``mlp.3``."""
+    def t(*shape):
+        return torch.randn(*shape, device=device)
+
+    wd, wh, ww = window
+    n = wd * wh * ww
+    sd = {'patch_embed.proj.weight': t(embed_dim, 3, *patch), 'patch_embed.proj.bias': t(embed_dim),
+          'patch_embed.norm.weight': t(embed_dim), 'patch_embed.norm.bias': t(embed_dim)}
+    for i, (depth, heads) in enumerate(zip(depths, num_heads)):
+        dim = embed_dim * 2**i
+        for j in range(depth):
+            p = f'features.{2 * i}.{j}.'
+            sd.update({
+                p + 'norm1.weight': t(dim), p + 'norm1.bias': t(dim),
+                p + 'attn.relative_position_bias_table': t((2 * wd - 1) * (2 * wh - 1) *
+                                                           (2 * ww - 1), heads),
+                p + 'attn.relative_position_index': torch.randint(0, 9, (n, n), device=device),
+                p + 'attn.qkv.weight': t(3 * dim, dim), p + 'attn.qkv.bias': t(3 * dim),
+                p + 'attn.proj.weight': t(dim, dim), p + 'attn.proj.bias': t(dim),
+                p + 'norm2.weight': t(dim), p + 'norm2.bias': t(dim),
+                p + 'mlp.0.weight': t(4 * dim, dim), p + 'mlp.0.bias': t(4 * dim),
+                p + 'mlp.3.weight': t(dim, 4 * dim), p + 'mlp.3.bias': t(dim)})
+        if i < len(depths) - 1:
+            p = f'features.{2 * i + 1}.'
+            sd.update({p + 'reduction.weight': t(2 * dim, 4 * dim),
+                       p + 'norm.weight': t(4 * dim), p + 'norm.bias': t(4 * dim)})
+    dim = embed_dim * 2**(len(depths) - 1)
+    sd.update({'norm.weight': t(dim), 'norm.bias': t(dim), 'head.weight': t(num_classes, dim),
+               'head.bias': t(num_classes)})
+    return sd
+
+
+def tiny_tv():
+    return tv_state_dict(TINY_SWIN['embed_dim'], TINY_SWIN['depths'], TINY_SWIN['num_heads'],
+                         TINY_SWIN['window_size'], TINY_SWIN['patch_size'], num_classes=5)
 
 
 # ---- videos ------------------------------------------------------------------------------------

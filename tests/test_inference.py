@@ -1,6 +1,5 @@
-"""tools/classify.py and the inference API on a real video, with the tiny recognizer."""
-from collections import OrderedDict
-
+"""The inference API (apis/inference.py) on a real video with the tiny recognizer: label maps,
+classify_video, bad videos and checkpoints named."""
 import pytest
 import torch
 
@@ -8,7 +7,7 @@ from video_swin_plugin.apis.inference import (VideoReadError, classify_video, in
                                               load_label_map)
 from video_swin_plugin.checkpoint import CheckpointMismatchError
 
-from .helpers import call_tool, corrupt_mp4, run_tool
+from .helpers import corrupt_mp4
 
 
 def test_packaged_label_map_is_k400(shared_data):
@@ -16,21 +15,6 @@ def test_packaged_label_map_is_k400(shared_data):
     shared = (shared_data / 'labels' / 'label_map_k400.txt').read_text().split('\n')
     assert names == [n for n in shared if n]
     assert names[0] == 'abseiling' and 'arm wrestling' in names
-
-
-def test_classify_cli_prints_top_k_names(shared_data, tiny_recognizer, capsys):
-    video = shared_data / 'videos' / 'demo_k400_arm_wrestling.mp4'
-    argv = [tiny_recognizer.config, tiny_recognizer.checkpoint, video, '--top-k', 3]
-    top = call_tool('classify', 'classify', argv)
-    out = capsys.readouterr().out
-    names = load_label_map('video_swin_plugin/data/label_map_k400.txt')
-    assert isinstance(top, OrderedDict) and len(top) == 3
-    assert all(name in names for name in top)
-    probs = list(top.values())
-    assert probs == sorted(probs, reverse=True) and all(0 < p < 1 for p in probs)
-    printed = [line.split()[:-1] for line in out.strip().splitlines()[1:]]
-    assert [' '.join(p) for p in printed] == list(top)
-    assert run_tool('classify', argv) == 0 and capsys.readouterr().out == out
 
 
 def test_classify_api_with_custom_label_map(shared_data, tiny_recognizer, tmp_path):

@@ -1,5 +1,6 @@
-"""Streaming whole recordings: schedule, reader, resume after a stop or a crash, bad files,
-finished videos, sessions. The model is a tiny Swin + FAM on 32 px frames (one CPU thread)."""
+"""The staging job (staging/job.py, stream_videos) over whole recordings: resume after a stop or
+a crash, finished videos not recomputed, bad files among good ones, sessions carrying memory
+across files. The model is the tiny Swin + FAM on 32 px frames (one CPU thread)."""
 import json
 import shutil
 
@@ -8,13 +9,12 @@ import pytest
 import torch
 
 from video_swin_plugin.apis.streaming import StreamingClassifier
-from video_swin_plugin.clip_grid import ClipSchedule
 from video_swin_plugin.errors import VideoReadError
 from video_swin_plugin.staging import Smoothing, stream_videos
 from video_swin_plugin.staging.inputs import group_sessions
 from video_swin_plugin.video_reader import ClipReader
 
-from .helpers import STAGE_NAMES, load_tool, read_outputs
+from .helpers import read_outputs
 
 
 class Counting:
@@ -38,37 +38,6 @@ class Counting:
 
 def _with_model(clf, model):
     return StreamingClassifier.from_model(model, clf.classes, clf.schedule, clf.transform)
-
-
-def test_reader_seeking_to_a_clip_gives_the_frames_of_a_front_to_back_pass(stage_videos):
-    sched = ClipSchedule(4, 2, 1.0)
-    full = list(ClipReader(stage_videos / 'night_a.mp4', sched))
-    assert len(full) == 40 - 0 and all(c.frames is not None for c in full)
-    for start in (1, 9, 33):
-        part = list(ClipReader(stage_videos / 'night_a.mp4', sched, start_clip=start, max_clips=4))
-        assert [c.index for c in part] == list(range(start, start + 4))
-        for c in part:
-            for a, b in zip(c.frames, full[c.index].frames):
-                np.testing.assert_array_equal(a, b)
-
-
-def test_run_equals_a_hand_loop_and_carries_memory(stage_videos, stream_classifier):
-    results = list(stream_classifier.run(stage_videos / 'night_a.mp4'))
-    assert [r.clip for r in results] == list(range(40))
-    reader = ClipReader(stage_videos / 'night_a.mp4', stream_classifier.schedule,
-                        stream_classifier.transform)
-    memory = stream_classifier.init_memory()
-    with torch.inference_mode():
-        for clip, r in zip(reader, results):
-            scores, memory = stream_classifier.model.predict_clip(clip.frames[None], memory)
-            np.testing.assert_array_equal(scores[0].numpy(), r.scores)
-    # the memory matters: continuing from clip 20 with a reset memory changes the scores
-    resumed = list(stream_classifier.run(stage_videos / 'night_a.mp4', results[19].memory,
-                                         start_clip=20))
-    reset = list(stream_classifier.run(stage_videos / 'night_a.mp4', None, start_clip=20))
-    for a, b in zip(resumed, results[20:]):
-        np.testing.assert_array_equal(a.scores, b.scores)
-    assert not np.allclose(reset[0].scores, results[20].scores)
 
 
 def test_stopped_then_rerun_gives_the_outputs_of_an_uninterrupted_run(
@@ -195,74 +164,3 @@ def test_session_carries_memory_across_files_in_name_order(stage_videos, stream_
     np.testing.assert_allclose(p0, first[0].scores, atol=1e-6)
     reset = list(stream_classifier.run(folder / 'sow1_part10.mp4', max_clips=1))
     assert not np.allclose(reset[0].scores, carried[0].scores, atol=1e-6)
-
-
-def test_outputs_format(stage_videos, stream_classifier, tmp_path):
-    stream_videos(stream_classifier, [str(stage_videos / 'night_a.mp4')], tmp_path, Smoothing(5),
-                  progress=False)
-    rows = (tmp_path / 'night_a.csv').read_text().splitlines()
-    assert rows[0] == 'video,clip,start,end,label,smoothed_label,p_awake,p_nrem,p_rem'
-    assert len(rows) == 41
-    first = rows[1].split(',')
-    assert first[:4] == ['night_a.mp4', '0', '0.000', '0.875']
-    assert first[4] in STAGE_NAMES and first[5] in STAGE_NAMES
-    assert abs(sum(float(p) for p in first[6:]) - 1) < 1e-5
-    summary = json.loads((tmp_path / 'night_a.json').read_text())
-    for kind in ('raw', 'smoothed'):
-        stats = summary[kind]
-        assert sum(s['time_s'] for s in stats['stages'].values()) == 40.0
-        assert abs(sum(s['share'] for s in stats['stages'].values()) - 1) < 1e-3
-        assert stats['transitions']['total'] == sum(stats['transitions']['by_pair'].values())
-        assert 'latency_to_first_sleep_s' in stats
-    assert (summary['smoothed']['transitions']['total']
-            <= summary['raw']['transitions']['total'])
-    png = (tmp_path / 'night_a.png').read_bytes()
-    assert png[:8] == b'\x89PNG\r\n\x1a\n' and len(png) > 10_000
-
-
-def test_labels_give_agreement_from_the_project_metrics(stream_classifier, tmp_path):
-    from video_swin_plugin.datasets.synthetic import write_recordings
-    from video_swin_plugin.evaluation.staging import staging_scores
-    ann = write_recordings(tmp_path / 'data', num_recordings=1, duration_sec=40, epoch_sec=2,
-                           fps=8, size=32, seed=3, gap_prob=0.2)
-    video = tmp_path / 'data' / 'videos' / 'recording_000.mp4'
-    out = tmp_path / 'out'
-    stream_videos(stream_classifier, [str(video)], out, Smoothing(5), labels=str(ann),
-                  progress=False)
-    summary = json.loads((out / 'recording_000.json').read_text())
-    agreement = summary['agreement']
-    # recompute from the CSV and the CSV of intervals: the clip centre's interval
-    rows = [r.split(',') for r in (out / 'recording_000.csv').read_text().splitlines()[1:]]
-    intervals = [line.split(',') for line in ann.read_text().splitlines()[1:]]
-    truth, raw, smoothed = [], [], []
-    for r in rows:
-        centre = (int(r[1]) * 8 + (stream_classifier.schedule.span - 1) / 2) / 8
-        hit = [iv[3] for iv in intervals if float(iv[1]) <= centre < float(iv[2])]
-        if hit:
-            truth.append(STAGE_NAMES.index(hit[0]))
-            raw.append(STAGE_NAMES.index(r[4]))
-            smoothed.append(STAGE_NAMES.index(r[5]))
-    assert 0 < agreement['raw']['clips'] == len(truth) < len(rows)  # gaps are left out
-    for kind, pred in (('raw', raw), ('smoothed', smoothed)):
-        expect = staging_scores(truth, pred, 3, STAGE_NAMES)
-        assert agreement[kind]['accuracy'] == round(expect['accuracy'], 4)
-        assert agreement[kind]['confusion_matrix'] == expect['confusion_matrix'].tolist()
-        assert {'kappa', 'macro_f1', 'balanced_accuracy'} <= set(agreement[kind])
-    # a video the labels do not list says so
-    other = tmp_path / 'other.mp4'
-    shutil.copy(video, other)
-    stream_videos(stream_classifier, [str(other)], out, labels=str(ann), progress=False)
-    assert 'not in labels' in json.loads((out / 'other.json').read_text())['agreement']['note']
-
-
-def test_demo_model_fits_its_config_and_stages_a_short_synthetic_night(tmp_path):
-    """The committed demo pair (demo/*.py + *.pth, loaded strictly) still builds and stages
-    the demo's synthetic night; a regression guard for the main job."""
-    demo = load_tool('demo_sleep')
-    assert demo.main(['--out-dir', str(tmp_path), '--minutes', '6', '--seed', '7',
-                      '--no-progress']) == 0
-    summary = json.loads((tmp_path / 'recording_000.json').read_text())
-    assert summary['clips']['scored'] == 360
-    assert summary['smoothed']['stages']['nrem']['time_s'] > 0  # the night reaches sleep
-    assert summary['agreement']['smoothed']['accuracy'] > 0.9
-    assert (tmp_path / 'recording_000.png').read_bytes()[:4] == b'\x89PNG'
