@@ -29,26 +29,10 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / 'shared' / 'data'
 TOOLS = REPO / 'tools'
 
-# ---- the tiny models ---------------------------------------------------------------------------
-
-# A Swin small enough for CPU tests: 4 stages, shifted blocks everywhere, ~0.1 M parameters.
-TINY_SWIN = dict(patch_size=(2, 4, 4), embed_dim=16, depths=(2, 2, 2, 2), num_heads=(1, 2, 2, 4),
-                 window_size=(4, 3, 3), patch_norm=True, drop_path_rate=0.0)
-TINY_SWIN_CHANNELS = 128  # embed_dim * 2 ** 3: what a head on TINY_SWIN takes
+# ---- the package's configs -----------------------------------------------------------------
 
 SWIN_T_K400 = REPO / 'configs/recognition/swin/swin_tiny_patch244_window877_kinetics400_1k.py'
-# The Swin-T K400 config shrunk (dotted keys, as --cfg-options): TINY_SWIN, 400 classes, test
-# views of 2 clips x 3 crops, 8 frames 2 apart at 64 px (test_pipeline is what the embedder and
-# streaming reader read, the dataloader's what classify and tools/test.py read).
-TINY_OPTIONS = {
-    **{f'model.backbone.{key}': value for key, value in TINY_SWIN.items()},
-    'model.cls_head.in_channels': TINY_SWIN_CHANNELS,
-    **{f'{pipeline}.{step}': value
-       for pipeline in ('test_pipeline', 'test_dataloader.dataset.pipeline')
-       for step, value in (('1.clip_len', 8), ('1.num_clips', 2), ('3.scale', (-1, 64)),
-                           ('4.crop_size', 64))},
-}
-
+FAM_SYNTHETIC_TINY = REPO / 'configs/recognition/swin_fam/swin_tiny_fam_sowsleep_synthetic_tiny.py'
 # model-index.yml's models, in its order
 SWIN_MODELS = [
     'swin_tiny_patch244_window877_kinetics400_1k',
@@ -60,7 +44,25 @@ SWIN_MODELS = [
 ]
 FAM_MODELS = ['swin_tiny_fam_patch244_window877_sowsleep', 'swin_tiny_fam_sowsleep_synthetic_tiny']
 DEMO_MODEL = 'sowsleep_synthetic_tiny'
-FAM_SYNTHETIC_TINY = REPO / 'configs/recognition/swin_fam/swin_tiny_fam_sowsleep_synthetic_tiny.py'
+
+# ---- the tiny models ---------------------------------------------------------------------------
+
+# A Swin small enough for CPU tests: 4 stages, shifted blocks everywhere, ~0.1 M parameters.
+TINY_SWIN = dict(patch_size=(2, 4, 4), embed_dim=16, depths=(2, 2, 2, 2), num_heads=(1, 2, 2, 4),
+                 window_size=(4, 3, 3), patch_norm=True, drop_path_rate=0.0)
+TINY_SWIN_CHANNELS = 128  # embed_dim * 2 ** 3: what a head on TINY_SWIN takes
+
+# The Swin-T K400 config shrunk (dotted keys, as --cfg-options): TINY_SWIN, 400 classes, test
+# views of 2 clips x 3 crops, 8 frames 2 apart at 64 px (test_pipeline is what the embedder and
+# streaming reader read, the dataloader's what classify and tools/test.py read).
+TINY_OPTIONS = {
+    **{f'model.backbone.{key}': value for key, value in TINY_SWIN.items()},
+    'model.cls_head.in_channels': TINY_SWIN_CHANNELS,
+    **{f'{pipeline}.{step}': value
+       for pipeline in ('test_pipeline', 'test_dataloader.dataset.pipeline')
+       for step, value in (('1.clip_len', 8), ('1.num_clips', 2), ('3.scale', (-1, 64)),
+                           ('4.crop_size', 64))},
+}
 
 
 def cfg_options_argv(options: dict) -> List[str]:
