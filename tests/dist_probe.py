@@ -1,5 +1,5 @@
 """A hook for the distributed tests: which dataset items each rank loaded in training, and
-which rank saved checkpoints. Imported by the probe configs (tests/configs/dist_probe_*.py)
+which rank saved checkpoints. Imported by the probe configs test_distributed writes
 through ``custom_imports``; it writes ``probe_<run timestamp>_rank<r>.json`` into the work dir:
 ``{"rank", "world_size", "loaded": [[epoch, dataset index], ...], "saved": [epoch, ...],
 "resumed": [epoch, ...]}`` (epochs counted from 0 as ``runner.epoch``; ``resumed`` holds the

@@ -1,18 +1,17 @@
-"""Checkpoint formats: official files load strictly unconverted, mmaction2 files convert,
-mismatches are named, and Runner checkpoints read with weights_only=True."""
+"""Checkpoint formats (checkpoint.py, models/convert.py's mmaction2 layout): official files load
+strictly unconverted, mmaction2 files convert, mismatches are named, files that are not plain
+tensors are explained."""
 import argparse
-import pickle
 
 import pytest
 import torch
-from mmengine.logging import MessageHub
 
 from video_swin_plugin.checkpoint import CheckpointMismatchError, load_weights
 from video_swin_plugin.models import SwinTransformer3D
 from video_swin_plugin.models.convert import (backbone_state_dict, from_mmaction2,
                                               load_backbone_weights, to_mmaction2)
 
-from .conftest import REPO, TINY_SWIN
+from .helpers import REPO, TINY_SWIN
 
 
 def _official_file(tmp_path, backbone, num_classes=400):
@@ -84,32 +83,6 @@ def test_backbone_state_dict_strips_only_backbone_keys():
     state = {'backbone.a': torch.zeros(1), 'cls_head.fc_cls.weight': torch.zeros(1)}
     assert list(backbone_state_dict(state)) == ['a']
     assert list(backbone_state_dict({'a': torch.zeros(1)})) == ['a']
-
-
-def test_runner_checkpoint_reads_with_weights_only(tmp_path):
-    import video_swin_plugin.compat  # noqa: F401
-    hub = MessageHub.get_instance('test_runner_checkpoint')
-    hub.update_scalar('train/loss', 0.5)
-    path = tmp_path / 'epoch_1.pth'
-    torch.save({'meta': {'epoch': 1}, 'message_hub': hub.state_dict(),
-                'state_dict': {'w': torch.ones(2)}}, path)
-    loaded = torch.load(path, weights_only=True)
-    assert loaded['message_hub']['log_scalars']['train/loss'].mean() == 0.5
-
-
-def test_runner_checkpoint_allowlist_refuses_other_getattr(tmp_path):
-    import video_swin_plugin.compat  # noqa: F401
-    from mmengine.logging.history_buffer import HistoryBuffer
-
-    class Sneaky:
-        # what a malicious file could ask for: a lookup that is not a statistics method
-        def __reduce__(self):
-            return getattr, (HistoryBuffer, '__init__')
-
-    path = tmp_path / 'sneaky.pth'
-    torch.save({'x': Sneaky()}, path)
-    with pytest.raises(pickle.UnpicklingError, match="getattr.*'__init__'"):
-        torch.load(path, weights_only=True)
 
 
 def test_load_weights_explains_non_tensor_files(tmp_path):

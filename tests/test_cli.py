@@ -13,28 +13,18 @@ from video_swin_plugin import cli
 from video_swin_plugin.errors import (CheckpointMismatchError, UnknownConfigKeyError, UsageError,
                                       VideoReadError)
 
-from .conftest import REPO
-from .stream_fixtures import tiny_config, write_config, write_stage_video
-from .tool_runner import load_tool, run_command
+from .helpers import REPO, load_tool, run_command, write_stage_video
 
-TINY_RECOGNIZER = REPO / 'tests' / 'configs' / 'tiny_swin_synthetic.py'
 MODEL_TOOLS = ('classify', 'stream_infer', 'extract_feat', 'export_onnx', 'demo_sleep')
 
 
 @pytest.fixture(scope='module')
-def files(tmp_path_factory) -> dict:
-    """A tiny recognizer and a tiny streaming model (configs and weights), a 3-s video, and
+def files(tmp_path_factory, tiny_recognizer, stream_model) -> dict:
+    """The tiny recognizer and the tiny streaming model (configs and weights), a 3-s video, and
     paths that do not exist."""
-    from video_swin_plugin.apis.inference import init_recognizer
     root = tmp_path_factory.mktemp('cli')
-    torch.manual_seed(0)
-    checkpoint = root / 'tiny.pth'
-    torch.save({'state_dict': init_recognizer(TINY_RECOGNIZER).state_dict()}, checkpoint)
-    stream_checkpoint = root / 'tiny_stream.pth'
-    torch.save(init_recognizer(tiny_config()).state_dict(), stream_checkpoint)
-    return dict(root=root, config=TINY_RECOGNIZER, checkpoint=checkpoint,
-                stream_config=write_config(root / 'tiny_stream.py'),
-                stream_checkpoint=stream_checkpoint,
+    return dict(root=root, config=tiny_recognizer.config, checkpoint=tiny_recognizer.checkpoint,
+                stream_config=stream_model.config, stream_checkpoint=stream_model.checkpoint,
                 video=write_stage_video(root / 'night.mp4', [0, 1, 2]),
                 no_config=root / 'missing_config.py', no_checkpoint=root / 'missing.pth')
 
@@ -65,18 +55,18 @@ def bad_input_cases(f: dict) -> dict:
     three('convert_checkpoint', lambda c, k: [k, r / 'converted.pth', '--config', c],
           ['--cfg-options', 'model.backbone.embed_dims=8'],
           "unknown key path 'model.backbone.embed_dims'")
+    # train has no checkpoint argument: --resume names one
+    train = ['--work-dir', r / 'train']
+    cases['train-config'] = ('train', [no_cfg] + train, missing_cfg)
+    cases['train-checkpoint'] = ('train', [f['config']] + train + ['--resume', no_ckpt],
+                                 f'--resume checkpoint not found: {no_ckpt}')
+    cases['train-option'] = ('train', [f['config']] + train + [
+        '--cfg-options', 'model.backbone.embed_dims=16'],
+        "unknown key path 'model.backbone.embed_dims'")
     # the streaming tools run the recurrent model
     f = dict(f, config=f['stream_config'], checkpoint=f['stream_checkpoint'])
     three('stream_infer', lambda c, k: [c, k, f['video'], '--out-dir', r / 'staged'],
           ['--max-clips', '0'], '--max-clips must be at least 1, got 0')
-    # train has no checkpoint argument: --resume names one
-    train = ['--work-dir', r / 'train']
-    cases['train-config'] = ('train', [no_cfg] + train, missing_cfg)
-    cases['train-checkpoint'] = ('train', [TINY_RECOGNIZER] + train + ['--resume', no_ckpt],
-                                 f'--resume checkpoint not found: {no_ckpt}')
-    cases['train-option'] = ('train', [TINY_RECOGNIZER] + train + [
-        '--cfg-options', 'model.backbone.embed_dims=16'],
-        "unknown key path 'model.backbone.embed_dims'")
     return cases
 
 

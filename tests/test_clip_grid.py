@@ -13,8 +13,7 @@ from video_swin_plugin.errors import ConfigError
 from video_swin_plugin.staging.agreement import load_truth
 from video_swin_plugin.video_reader import ClipReader, probe_video
 
-REPO = Path(__file__).resolve().parents[1]
-CONFIG = REPO / 'configs/recognition/swin_fam/swin_tiny_fam_sowsleep_synthetic_tiny.py'
+from .helpers import FAM_SYNTHETIC_TINY
 
 
 def test_clip_schedule():
@@ -68,7 +67,7 @@ def test_training_windows_and_streaming_clips_are_the_same_clips(recording):
     import decord
 
     from video_swin_plugin import registry
-    cfg = Config.fromfile(str(CONFIG))
+    cfg = Config.fromfile(str(FAM_SYNTHETIC_TINY))
     init_default_scope('video_swin_plugin')
     ds_cfg = dict(cfg.test_dataloader.dataset, ann_file=str(recording / 'annotations.csv'),
                   data_prefix=dict(video=str(recording)), window_stride=1, test_mode=True)
@@ -106,7 +105,7 @@ def test_training_windows_and_streaming_clips_are_the_same_clips(recording):
 
 
 def test_a_config_whose_grids_disagree_is_refused():
-    cfg = Config.fromfile(str(CONFIG))
+    cfg = Config.fromfile(str(FAM_SYNTHETIC_TINY))
     cfg.test_dataloader.dataset.clip_stride_sec = 2.0
     with pytest.raises(ConfigError, match=r'two clip grids: clip_grid .* test_dataloader'):
         schedule_from_config(cfg)

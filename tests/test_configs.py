@@ -1,8 +1,5 @@
-"""Every config parses and builds its model; the recipes hold the official numbers; the SSv2
-transforms behave as the original's."""
-from pathlib import Path
-
-import numpy as np
+"""Every config parses and builds its model; the recipes hold the official numbers; the
+pipelines run on a real video; the tests' tiny recognizers carry the tiny backbone."""
 import pytest
 import torch
 from mmengine.config import Config
@@ -10,7 +7,8 @@ from mmengine.registry import init_default_scope
 
 import video_swin_plugin.registry as R
 
-REPO = Path(__file__).resolve().parents[1]
+from .helpers import REPO, TINY_SWIN, synthetic_training_config, tiny_recognizer_config
+
 SWIN = REPO / 'configs' / 'recognition' / 'swin'
 CONFIGS = sorted(p for p in (REPO / 'configs').rglob('*.py') if '_base_' not in p.parts)
 
@@ -90,7 +88,6 @@ def test_official_recipe(name):
 def test_tiny_forward_and_extract_feat():
     from mmaction.structures import ActionDataSample
 
-    from .conftest import TINY_SWIN
     cfg = Config.fromfile(SWIN / 'swin_tiny_patch244_window877_kinetics400_1k.py')
     init_default_scope(cfg.default_scope)
     model = R.MODELS.build(cfg.model).eval()
@@ -104,33 +101,14 @@ def test_tiny_forward_and_extract_feat():
     scores = pred.pred_score if hasattr(pred, 'pred_score') else pred.pred_scores.item
     # 3 views, softmax per view then averaged (average_clips='prob'): a distribution
     assert scores.shape == (400, ) and float(scores.sum()) == pytest.approx(1, abs=1e-4)
-    assert TINY_SWIN['embed_dim'] == 16  # the e2e test's tiny config mirrors conftest's
 
 
-def test_uniform_segment_sample_matches_original():
-    from video_swin_plugin.datasets.swin_transforms import UniformSegmentSample
-    total, clip_len = 100, 8
-    seg = (total - 1) / clip_len
-    bounds = [(int(np.round(seg * i)), int(np.round(seg * (i + 1)))) for i in range(clip_len)]
-    test = UniformSegmentSample(clip_len, test_mode=True)(dict(total_frames=total, start_index=0))
-    assert test['frame_inds'].tolist() == [(a + b) // 2 for a, b in bounds]
-    train = UniformSegmentSample(clip_len)(dict(total_frames=total, start_index=0))
-    assert all(a <= i <= b for i, (a, b) in zip(train['frame_inds'], bounds))
-
-
-def test_video_randaugment_same_draw_for_every_frame():
-    from video_swin_plugin.datasets.swin_transforms import VideoRandAugment
-    rng = np.random.default_rng(0)
-    frame = rng.integers(0, 256, (40, 48, 3), dtype=np.uint8)
-    aug = VideoRandAugment(n=4, m=7)
-    changed = 0
-    for seed in range(10):
-        np.random.seed(seed)
-        out = aug(dict(imgs=[frame.copy() for _ in range(4)]))['imgs']
-        assert all(o.shape == frame.shape and o.dtype == np.uint8 for o in out)
-        assert all(np.array_equal(out[0], o) for o in out[1:])
-        changed += not np.array_equal(out[0], frame)
-    assert changed >= 8
+def test_the_tests_tiny_recognizers_have_the_tiny_backbone():
+    assert TINY_SWIN['embed_dim'] == 16 and tuple(TINY_SWIN['window_size']) == (4, 3, 3)
+    for cfg in (tiny_recognizer_config(), synthetic_training_config()):
+        backbone = cfg.model.backbone
+        assert {key: backbone[key] for key in TINY_SWIN} == TINY_SWIN
+        assert cfg.model.cls_head.in_channels == 128
 
 
 @pytest.mark.parametrize('name', ['swin_tiny_patch244_window877_kinetics400_1k',

@@ -1,8 +1,8 @@
 """Distributed training and testing through tools/dist_train.sh and tools/dist_test.sh on CPU:
 torchrun, 2 processes on gloo (compat.prepare_distributed), 1 thread each, loopback only.
 
-Each rank records what it loaded and saved (tests/dist_probe.py, through the probe configs in
-tests/configs/): the ranks' training samples are disjoint and cover the dataset, only rank 0
+Each rank records what it loaded and saved (tests/dist_probe.py, through the probe configs
+written here): the ranks' training samples are disjoint and cover the dataset, only rank 0
 writes checkpoints, ``--resume`` continues, and the metrics over both ranks equal a single
 process's on the same checkpoint. A launch that hangs is killed after LAUNCH_TIMEOUT.
 """
@@ -23,14 +23,29 @@ import pytest
 import torch
 
 import video_swin_plugin.compat  # noqa: F401  (Runner checkpoints load with weights_only=True)
-from .synthetic_videos import make_dataset
-from .tool_runner import call_tool
-
-REPO = Path(__file__).resolve().parents[1]
-PROBE_KINETICS = REPO / 'tests' / 'configs' / 'dist_probe_kinetics.py'
-PROBE_FAM = REPO / 'tests' / 'configs' / 'dist_probe_fam.py'
+from .helpers import (FAM_SYNTHETIC_TINY, REPO, call_tool, synthetic_training_config,
+                      write_colour_dataset)
 LAUNCH_TIMEOUT = 300  # s; a run here takes 30-60 s on 2 busy cores, mostly imports
 K = 4  # clips per FAM window in the tiny config
+
+
+def probe_config(cfg, path: Path) -> Path:
+    """``cfg`` with the probe hook (tests/dist_probe.py: which samples each rank loaded, which
+    rank saved checkpoints) and a timeout that turns a hung collective into an error."""
+    cfg.merge_from_dict(dict(
+        custom_imports=dict(imports=['tests.dist_probe'], allow_failed_imports=False),
+        custom_hooks=[dict(type='LoadedSamplesHook')],
+        env_cfg=dict(dist_cfg=dict(backend='nccl', timeout=120))))
+    cfg.dump(str(path))
+    return path
+
+
+@pytest.fixture(scope='module')
+def probe_configs(tmp_path_factory):
+    from mmengine.config import Config
+    root = tmp_path_factory.mktemp('probe_configs')
+    return (probe_config(synthetic_training_config(), root / 'dist_probe_kinetics.py'),
+            probe_config(Config.fromfile(str(FAM_SYNTHETIC_TINY)), root / 'dist_probe_fam.py'))
 
 
 def free_port() -> int:
@@ -168,8 +183,8 @@ def test_scripts_pick_the_projects_python_and_pass_node_settings(tmp_path, scrip
 @pytest.fixture(scope='module')
 def kinetics(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp('kinetics')
-    make_dataset(root, 'train', per_class=3, seed=0)  # 12 videos
-    _, lines = make_dataset(root, 'test', per_class=2, seed=1)
+    write_colour_dataset(root, 'train', per_class=3, seed=0)  # 12 videos
+    _, lines = write_colour_dataset(root, 'test', per_class=2, seed=1)
     (root / 'test7.txt').write_text('\n'.join(lines[:7]) + '\n')  # odd: 2 ranks pad one
     return root
 
@@ -185,12 +200,14 @@ def kinetics_options(root: Path) -> list:
             f'test_dataloader.dataset.data_prefix.video={root}']
 
 
-def test_kinetics_two_processes_then_two_nodes_resume_then_test(kinetics, tmp_path):
+def test_kinetics_two_processes_then_two_nodes_resume_then_test(kinetics, probe_configs,
+                                                                tmp_path):
+    probe_kinetics = probe_configs[0]
     start = time.time()
     work = tmp_path / 'work'
     train = ['--work-dir', work, '--seed', 0, '--no-validate'] + kinetics_options(kinetics)
     # 2 processes on one machine, 2 epochs
-    out = run('dist_train.sh', [PROBE_KINETICS, 2] + train + ['train_cfg.max_epochs=2'],
+    out = run('dist_train.sh', [probe_kinetics, 2] + train + ['train_cfg.max_epochs=2'],
               tmp_path / 'train.log')
     assert 'Distributed training: True' in out and "'backend': 'gloo'" in out
     [ranks] = probes(work)
@@ -208,7 +225,7 @@ def test_kinetics_two_processes_then_two_nodes_resume_then_test(kinetics, tmp_pa
     # two "nodes" of one process each on this machine resume from the latest checkpoint
     port = free_port()
     resume = train + ['train_cfg.max_epochs=3']
-    node_args = [PROBE_KINETICS, 1, '--resume'] + resume
+    node_args = [probe_kinetics, 1, '--resume'] + resume
     nodes = [launch('dist_train.sh', node_args, tmp_path / f'node{n}.log', port, nnodes=2,
                     node_rank=n) for n in (0, 1)]
     out0, _ = [finish(proc, tmp_path / f'node{n}.log') for n, proc in enumerate(nodes)]
@@ -226,11 +243,11 @@ def test_kinetics_two_processes_then_two_nodes_resume_then_test(kinetics, tmp_pa
 
     # test: 2 processes (7 videos, so the sampler pads rank 1) vs one process
     ckpt = work / 'epoch_3.pth'
-    dist_out = run('dist_test.sh', [PROBE_KINETICS, ckpt, 2, '--work-dir', tmp_path / 'test2',
+    dist_out = run('dist_test.sh', [probe_kinetics, ckpt, 2, '--work-dir', tmp_path / 'test2',
                                     '--dump', tmp_path / 'dist.pkl'] + kinetics_options(kinetics),
                    tmp_path / 'test.log')
     single = call_tool('test', 'test_metrics',
-                       [PROBE_KINETICS, ckpt, '--work-dir', tmp_path / 'test1', '--dump',
+                       [probe_kinetics, ckpt, '--work-dir', tmp_path / 'test1', '--dump',
                         tmp_path / 'single.pkl'] + kinetics_options(kinetics))
     assert_same_test(single, dist_out, tmp_path / 'single.pkl', tmp_path / 'dist.pkl', 7)
     print(f'\nkinetics: samples per rank per epoch {[len(x) for x in per_rank[0]]} '
@@ -273,7 +290,7 @@ def windows(root: Path, ann: str) -> list:
     from mmengine.registry import init_default_scope
     from video_swin_plugin.datasets.long_video import LongVideoDataset
     init_default_scope('video_swin_plugin')
-    cfg = Config.fromfile(PROBE_FAM).train_dataloader.dataset
+    cfg = Config.fromfile(str(FAM_SYNTHETIC_TINY)).train_dataloader.dataset
     cfg.pop('type')
     cfg.update(ann_file=str(root / ann), data_prefix=dict(video=str(root)), lazy_init=False)
     ds = LongVideoDataset(**cfg)
@@ -281,10 +298,11 @@ def windows(root: Path, ann: str) -> list:
             for i in range(len(ds))]
 
 
-def test_fam_sequences_two_processes_then_test(recordings, tmp_path):
+def test_fam_sequences_two_processes_then_test(recordings, probe_configs, tmp_path):
+    probe_fam = probe_configs[1]
     start = time.time()
     work = tmp_path / 'work'
-    out = run('dist_train.sh', [PROBE_FAM, 2, '--work-dir', work, '--seed', 0, '--no-validate']
+    out = run('dist_train.sh', [probe_fam, 2, '--work-dir', work, '--seed', 0, '--no-validate']
               + fam_options(recordings) + ['train_cfg.max_epochs=2'], tmp_path / 'train.log')
     assert 'Distributed training: True' in out
     [ranks] = probes(work)
@@ -311,11 +329,11 @@ def test_fam_sequences_two_processes_then_test(recordings, tmp_path):
     train_s = time.time() - start
 
     ckpt = work / 'epoch_2.pth'
-    dist_out = run('dist_test.sh', [PROBE_FAM, ckpt, 2, '--work-dir', tmp_path / 'test2',
+    dist_out = run('dist_test.sh', [probe_fam, ckpt, 2, '--work-dir', tmp_path / 'test2',
                                     '--dump', tmp_path / 'dist.pkl'] + fam_options(recordings),
                    tmp_path / 'test.log')
     single = call_tool('test', 'test_metrics',
-                       [PROBE_FAM, ckpt, '--work-dir', tmp_path / 'test1', '--dump',
+                       [probe_fam, ckpt, '--work-dir', tmp_path / 'test1', '--dump',
                         tmp_path / 'single.pkl'] + fam_options(recordings))
     assert single['staging/confusion_matrix'].sum() == 3 * 18  # every clip once
     assert_same_test(single, dist_out, tmp_path / 'single.pkl', tmp_path / 'dist.pkl', 15)

@@ -1,31 +1,18 @@
-"""The model index (model-index.yml + metafiles) against the configs, the READMEs and the models
-they build; configs by name; the console commands' runner (entry_points)."""
+"""The model index (model_zoo.py: model-index.yml + metafiles) against the configs, the READMEs
+and the models they build; configs by name."""
 import re
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 
-from video_swin_plugin import entry_points, model_zoo
+from video_swin_plugin import model_zoo
 from video_swin_plugin.apis.inference import init_recognizer
-from video_swin_plugin.datasets.synthetic import write_video
 from video_swin_plugin.errors import ConfigError, UsageError
 
-from .conftest import REPO
-from .test_classify import TINY_OPTIONS, cli_options
+from .helpers import DEMO_MODEL, FAM_MODELS, REPO, SWIN_MODELS
 
 RELEASE = 'https://github.com/SwinTransformer/storage/releases/download/v1.0.4/'
-SWIN = [
-    'swin_tiny_patch244_window877_kinetics400_1k',
-    'swin_small_patch244_window877_kinetics400_1k',
-    'swin_base_patch244_window877_kinetics400_1k',
-    'swin_base_patch244_window877_kinetics400_22k',
-    'swin_base_patch244_window877_kinetics600_22k',
-    'swin_base_patch244_window1677_sthv2',
-]
-FAM = ['swin_tiny_fam_patch244_window877_sowsleep', 'swin_tiny_fam_sowsleep_synthetic_tiny']
-DEMO = 'sowsleep_synthetic_tiny'
 
 
 @pytest.fixture(scope='module')
@@ -55,7 +42,7 @@ def test_checkout_is_the_resource_root_of_an_editable_install():
 
 
 def test_index_lists_every_config_by_its_file_stem(index):
-    assert list(index) == SWIN + FAM + [DEMO]
+    assert list(index) == SWIN_MODELS + FAM_MODELS + [DEMO_MODEL]
     configs = {p.stem for p in (REPO / 'configs').rglob('*.py') if '_base_' not in p.parts}
     configs |= {p.stem for p in (REPO / 'demo').glob('*.py')}
     assert set(index) == configs
@@ -65,19 +52,19 @@ def test_index_lists_every_config_by_its_file_stem(index):
 
 def test_official_weights_urls_and_file_names(index):
     listed = {row[0] for row in readme_table(REPO / 'checkpoints' / 'README.md', 'file')}
-    for name in SWIN:
+    for name in SWIN_MODELS:
         assert index[name].weights == f'{RELEASE}{name}.pth'
         assert index[name].filename in listed
-    assert len(listed) == len(SWIN)
-    for name in FAM + [DEMO]:
+    assert len(listed) == len(SWIN_MODELS)
+    for name in FAM_MODELS + [DEMO_MODEL]:
         assert index[name].weights is None
-    assert index[DEMO].packaged_weights == REPO / 'demo' / f'{DEMO}.pth'
-    assert index[DEMO].packaged_weights.is_file()
+    assert index[DEMO_MODEL].packaged_weights == REPO / 'demo' / f'{DEMO_MODEL}.pth'
+    assert index[DEMO_MODEL].packaged_weights.is_file()
 
 
 def test_results_are_the_published_ones_with_their_views(index):
     rows = readme_table(REPO / 'configs/recognition/swin/README.md', 'config')
-    assert [r[0] for r in rows] == [f'{n}.py' for n in SWIN]
+    assert [r[0] for r in rows] == [f'{n}.py' for n in SWIN_MODELS]
     for config, ckpt, pretrain, top1, top5, views, params in rows:
         entry = index[config[:-3]]
         assert entry.filename == ckpt
@@ -123,7 +110,7 @@ def test_flops_of_the_tiny_configs_are_measured_ones(index):
 
     from video_swin_plugin import registry
     init_default_scope('video_swin_plugin')
-    for name in ('swin_tiny_fam_sowsleep_synthetic_tiny', DEMO):
+    for name in ('swin_tiny_fam_sowsleep_synthetic_tiny', DEMO_MODEL):
         cfg = Config.fromfile(index[name].config)
         cfg.model.backbone.fused_attention = cfg.model.neck.fused_attention = False
         model = registry.MODELS.build(cfg.model).eval().requires_grad_(False)
@@ -139,7 +126,7 @@ def test_config_by_name_path_or_relative_path(tmp_path, monkeypatch):
     assert model_zoo.resolve_config(tiny.stem) == str(tiny)
     assert model_zoo.resolve_config(tiny.name) == str(tiny)
     assert model_zoo.resolve_config(str(tiny)) == str(tiny)
-    assert model_zoo.resolve_config(DEMO) == str(REPO / 'demo' / f'{DEMO}.py')
+    assert model_zoo.resolve_config(DEMO_MODEL) == str(REPO / 'demo' / f'{DEMO_MODEL}.py')
     monkeypatch.chdir(tmp_path)  # from elsewhere, the path the READMEs use
     assert model_zoo.resolve_config('configs/recognition/swin/' + tiny.name) == str(tiny)
     local = tmp_path / tiny.name  # a file of the same name in the cwd wins
@@ -153,8 +140,8 @@ def test_config_by_name_path_or_relative_path(tmp_path, monkeypatch):
 
 
 def test_init_recognizer_takes_a_config_name():
-    model = init_recognizer(DEMO, str(REPO / 'demo' / f'{DEMO}.pth'))  # loads strictly
-    assert model.cfg.filename == str(REPO / 'demo' / f'{DEMO}.py')
+    model = init_recognizer(DEMO_MODEL, str(REPO / 'demo' / f'{DEMO_MODEL}.pth'))  # strictly
+    assert model.cfg.filename == str(REPO / 'demo' / f'{DEMO_MODEL}.py')
     with pytest.raises(FileNotFoundError, match='config file not found: sowsleep_synth'):
         init_recognizer('sowsleep_synth')
 
@@ -213,43 +200,3 @@ def test_index_entry_with_a_checksum(tmp_path):
     with pytest.raises(UsageError, match=r"unknown model 'tin'; did you mean tiny\?"):
         model_zoo.get_model('tin', index_file)
 
-
-# the console commands' runner ------------------------------------------------------------------
-
-def test_classify_command_with_a_config_name(tmp_path, capsys):
-    torch.manual_seed(0)
-    name = SWIN[0]
-    model = init_recognizer(name, cfg_options=dict(TINY_OPTIONS))
-    checkpoint = tmp_path / 'tiny.pth'
-    torch.save({'state_dict': model.state_dict()}, checkpoint)
-    video = tmp_path / 'clip.mp4'
-    write_video(video, np.random.default_rng(0).integers(0, 255, (24, 64, 80, 3), np.uint8), 8)
-    argv = [name, str(checkpoint), str(video), '--top-k', '2'] + cli_options()
-    assert entry_points.run_tool('classify', argv) == 0
-    lines = capsys.readouterr().out.strip().splitlines()
-    assert lines[0] == f'top-2 for {video}:' and len(lines) == 3
-
-    assert entry_points.run_tool('classify', ['no_such_config', str(checkpoint), str(video)]) == 2
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and err[0].startswith('error: config file not found: no_such_config')
-
-
-def test_missing_mmcv_is_named(monkeypatch, capsys):
-    real = entry_points.importlib.util.find_spec
-    monkeypatch.setattr(entry_points.importlib.util, 'find_spec',
-                        lambda name, *a: None if name == 'mmcv' else real(name, *a))
-    with pytest.raises(ImportError, match=r"pip install 'mmcv-lite>=2.0.0rc4,<2.1.0'.*"
-                       r"mim install 'mmcv>=2.0.0rc4,<2.1.0'"):
-        entry_points.check_mmcv()
-    assert entry_points.run_tool('classify', ['x', 'y', 'z']) == 2
-    assert capsys.readouterr().err.startswith('error: mmaction2 needs mmcv')
-
-
-def test_each_command_runs_its_tool(monkeypatch, capsys):
-    for tool in ('stream_infer', 'classify', 'download_checkpoint'):
-        assert callable(entry_points.load_tool(tool).main)
-    monkeypatch.setattr('sys.argv', ['vsp-download', 'no_such_model'])
-    with pytest.raises(SystemExit) as exit_info:
-        entry_points.download()
-    assert exit_info.value.code == 2
-    assert capsys.readouterr().err.startswith("error: unknown model 'no_such_model'")

@@ -1,13 +1,12 @@
 """Parameter groups of VideoSwinOptimWrapperConstructor: the official (longest key) rule and
 mmaction2's (product) rule, checked by hand and against mmaction2's own constructor."""
 import pytest
-import torch
 from mmengine.registry import init_default_scope
 
 import video_swin_plugin.registry as R
 from video_swin_plugin.engine import VideoSwinOptimWrapperConstructor, matching_keys
 
-from .conftest import TINY_SWIN
+from .helpers import tiny_recognizer_config
 
 OFFICIAL_KEYS = {
     'absolute_pos_embed': dict(decay_mult=0.),
@@ -18,11 +17,9 @@ OFFICIAL_KEYS = {
 LR, WD = 1e-3, 0.02
 
 
-def tiny_recognizer():
+def tiny_model():
     init_default_scope('video_swin_plugin')
-    return R.MODELS.build(dict(
-        type='Recognizer3D', backbone=dict(type='SwinTransformer3D', **TINY_SWIN),
-        cls_head=dict(type='I3DHead', in_channels=128, num_classes=5)))
+    return R.MODELS.build(tiny_recognizer_config().model)
 
 
 def groups_by_name(model, rule):
@@ -48,7 +45,7 @@ EXPECTED = {
 
 @pytest.mark.parametrize('rule,col', [('longest', 0), ('product', 1)])
 def test_param_groups(rule, col):
-    model = tiny_recognizer()
+    model = tiny_model()
     groups = groups_by_name(model, rule)
     assert set(groups) == {n for n, p in model.named_parameters() if p.requires_grad}
     for name, expected in EXPECTED.items():
@@ -57,7 +54,7 @@ def test_param_groups(rule, col):
 
 def test_product_rule_matches_mmaction2():
     from mmaction.engine.optimizers import SwinOptimWrapperConstructor
-    model = tiny_recognizer()
+    model = tiny_model()
     ours = groups_by_name(model, 'product')
     theirs_opt = SwinOptimWrapperConstructor(
         dict(type='OptimWrapper', optimizer=dict(type='AdamW', lr=LR, weight_decay=WD)),
@@ -71,7 +68,7 @@ def test_product_rule_matches_mmaction2():
 
 
 def test_longest_rule_differs_where_official_and_mmaction2_differ():
-    model = tiny_recognizer()
+    model = tiny_model()
     longest, product = groups_by_name(model, 'longest'), groups_by_name(model, 'product')
     differ = {n for n in longest if longest[n] != pytest.approx(product[n])}
     assert differ and all('norm' in n or 'relative_position_bias_table' in n for n in differ)
@@ -88,18 +85,8 @@ def test_matching_keys_and_errors():
 
 
 def test_frozen_parameters_are_left_out():
-    model = tiny_recognizer()
+    model = tiny_model()
     for p in model.backbone.patch_embed.parameters():
         p.requires_grad = False
     for rule in ('longest', 'product'):
         assert not any(n.startswith('backbone.patch_embed') for n in groups_by_name(model, rule))
-
-
-def test_amp_if_cuda_wrapper_is_plain_on_cpu():
-    init_default_scope('video_swin_plugin')
-    model = torch.nn.Linear(2, 2)
-    wrapper = R.OPTIM_WRAPPERS.build(dict(
-        type='AmpIfCudaOptimWrapper', loss_scale='dynamic',
-        optimizer=torch.optim.SGD(model.parameters(), lr=0.1)))
-    expected = 'AmpOptimWrapper' if torch.cuda.is_available() else 'OptimWrapper'
-    assert type(wrapper).__name__ == expected

@@ -17,14 +17,13 @@ from packaging.requirements import Requirement
 
 from video_swin_plugin.datasets.synthetic import write_recordings
 
-from .conftest import REPO
-from .test_model_zoo import DEMO, FAM, SWIN
+from .helpers import DEMO_MODEL, FAM_MODELS, REPO, SWIN_MODELS
 
 # Requires-Dist entries allowed an exact `==` pin, each with its reason. None: every pin of the
 # tested stack lives in requirements.txt, which a wheel does not impose on an environment.
 PIN_EXCEPTIONS = {}
 MIM_FOLDERS = ('configs', 'tools', 'demo')
-NAMES = SWIN + FAM + [DEMO]  # the order of model-index.yml
+NAMES = SWIN_MODELS + FAM_MODELS + [DEMO_MODEL]  # the order of model-index.yml
 
 
 def run(cmd, cwd, timeout=300, env=None) -> str:

@@ -1,13 +1,19 @@
-"""Registration: ours under the plugin scope, mmaction2's untouched; plain-PyTorch import."""
+"""Registration: ours under the plugin scope, mmaction2's untouched; plain-PyTorch import; real
+video files through a stock mmaction2 test pipeline into a recognizer built in the plugin scope."""
 import subprocess
 import sys
 import textwrap
 
-from mmengine.registry import MODELS
+import pytest
+import torch
+from mmengine.dataset import Compose
+from mmengine.registry import MODELS, TRANSFORMS
 
 import video_swin_plugin.registry  # noqa: F401
 from mmaction.models.backbones.swin import SwinTransformer3D as MMSwin
 from video_swin_plugin.models import SwinTransformer3D
+
+from .helpers import tiny_recognizer_config
 
 BACKBONE = dict(type='SwinTransformer3D', arch='tiny', patch_size=(2, 4, 4),
                 window_size=(8, 7, 7))
@@ -56,3 +62,24 @@ def test_models_import_and_run_without_mmaction_or_mmengine():
                             timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == '(1, 16, 2, 3, 3)'
+
+
+@pytest.mark.parametrize('name, frames', [('demo_k400_arm_wrestling.mp4', 280),
+                                          ('test.mp4', 300), ('test.avi', 164)])
+def test_real_video_through_test_pipeline_and_recognizer(shared_data, name, frames):
+    cfg = tiny_recognizer_config({'model.cls_head.num_classes': 7})
+    cfg.test_pipeline[-1].meta_keys = ('img_shape', 'total_frames')
+    with TRANSFORMS.switch_scope_and_registry('video_swin_plugin') as transforms:
+        pipeline = Compose([transforms.build(t) for t in cfg.test_pipeline])
+    sample = pipeline(dict(filename=str(shared_data / 'videos' / name), label=-1, start_index=0,
+                           modality='RGB'))
+    assert sample['data_samples'].metainfo['total_frames'] == frames
+    assert tuple(sample['inputs'].shape) == (6, 3, 8, 64, 64)  # 2 clips x 3 crops
+    with MODELS.switch_scope_and_registry('video_swin_plugin') as models:
+        model = models.build(cfg.model).eval()  # average_clips='prob', as the K400 config
+    with torch.no_grad():
+        result = model.test_step(dict(inputs=[sample['inputs']],
+                                      data_samples=[sample['data_samples']]))[0]
+    scores = result.pred_score if hasattr(result, 'pred_score') else result.pred_scores.item
+    assert scores.shape == (7, )
+    assert torch.isclose(scores.sum(), torch.tensor(1.0), atol=1e-5)

@@ -11,7 +11,7 @@ from video_swin_plugin.staging.hmm import (TransitionModel, count_transitions,
                                            transitions_from_csv, viterbi)
 from video_swin_plugin.staging.smoothing import one_hot, smooth_labels, transitions
 
-from .test_smoothing import _noisy_night
+from .helpers import noisy_night
 
 CLASSES = ['awake', 'nrem', 'rem']
 
@@ -103,13 +103,13 @@ def test_bad_forbidden_pair_is_named(item):
 def _hmm_vs_median(noise: float = 0.15, size: int = 9, seeds=range(10)):
     """On the noisy-label nights of test_smoothing: extra transitions (over the true ones) and
     accuracy, for the median filter and for HMM with a matrix counted on other nights."""
-    train = [_noisy_night(s, noise)[0] for s in range(100, 110)]  # the scorer's nights
+    train = [noisy_night(s, noise)[0] for s in range(100, 110)]  # the scorer's nights
     model = TransitionModel(estimate_transitions(train, 3), 1.0, CLASSES, source='train')
     out = {}
     for name in ('raw', 'median', 'hmm'):
         extra, acc = 0, []
         for seed in seeds:
-            truth, noisy = _noisy_night(seed, noise)
+            truth, noisy = noisy_night(seed, noise)
             pred = (noisy if name == 'raw' else
                     smooth_labels(one_hot(noisy, 3), size) if name == 'median' else
                     hmm_smooth(one_hot(noisy, 3), model))
@@ -131,11 +131,11 @@ def test_hmm_beats_the_median_filter_on_noisy_labels():
 
 
 def test_hmm_beats_the_median_filter_on_noisy_probabilities():
-    rng_train = [_noisy_night(s, 0.0)[0] for s in range(100, 110)]
+    rng_train = [noisy_night(s, 0.0)[0] for s in range(100, 110)]
     model = TransitionModel(estimate_transitions(rng_train, 3), 1.0, CLASSES)
     med, hmm = [0, []], [0, []]
     for seed in range(5):
-        truth, _ = _noisy_night(seed, 0.0)
+        truth, _ = noisy_night(seed, 0.0)
         z = 1.5 * np.eye(3)[truth] + np.random.default_rng(seed).normal(0, 1, (len(truth), 3))
         probs = np.exp(z) / np.exp(z).sum(1, keepdims=True)
         for acc, pred in ((med, smooth_labels(probs, 9)), (hmm, hmm_smooth(probs, model))):

@@ -2,12 +2,11 @@
 fails the check means staging that recording over, never a crash or a wrong resume."""
 import torch
 
-from video_swin_plugin.apis.streaming import StreamingClassifier
 from video_swin_plugin.models.necks.recurrent import FAMMemory
 from video_swin_plugin.staging import stream_videos
 from video_swin_plugin.staging.resume import STATE_VERSION, ResumeState
 
-from .stream_fixtures import read_outputs, tiny_config, write_stage_video
+from .helpers import read_outputs, write_stage_video
 
 
 def _state() -> ResumeState:
@@ -51,9 +50,8 @@ def test_bad_states_are_refused_with_the_reason(tmp_path):
     assert state is None and why.startswith('unreadable')
 
 
-def test_a_foreign_state_file_means_staging_over(tmp_path):
-    torch.manual_seed(0)
-    clf = StreamingClassifier(tiny_config())
+def test_a_foreign_state_file_means_staging_over(stream_classifier, tmp_path):
+    clf = stream_classifier
     video = write_stage_video(tmp_path / 'night.mp4', [0] * 6 + [1] * 6)
     stream_videos(clf, [str(video)], tmp_path / 'ref', progress=False)
     out = tmp_path / 'out'

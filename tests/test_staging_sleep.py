@@ -18,8 +18,8 @@ from video_swin_plugin.staging.edf import read_edf_annotations
 from video_swin_plugin.staging.hypnogram import hypnogram_figure, stage_colours
 from video_swin_plugin.staging.sleep_settings import SleepSettings
 
-from .stream_fixtures import CLASSES, tiny_config, write_config, write_stage_video
-from .tool_runner import run_tool
+from .helpers import (STAGE_NAMES as CLASSES, run_tool, tiny_stream_config as tiny_config,
+                      write_stage_video, write_stream_config as write_config)
 
 STAGES = [0] * 8 + [1] * 14 + [2] * 6 + [1] * 6 + [0] * 6  # 40 s at 1 s per stage
 NAMES = ['sow3_20240501_220000.mp4', 'sow3_20240501_220100.mp4', 'sow3_20240501_220140.mp4']

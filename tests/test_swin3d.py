@@ -1,14 +1,14 @@
 """SwinTransformer3D: parity with mmaction2's (= the original's numbers), the shrunk-window
-bias, precision, checkpointing, frozen stages and input checks."""
+bias, precision, checkpointing, frozen stages, input checks, forward_intermediates and
+torch.compile."""
 import pytest
 import torch
 from mmaction.models.backbones.swin import SwinTransformer3D as MMSwin
 
 from video_swin_plugin.models import SwinTransformer3D
 from video_swin_plugin.models.convert import from_mmaction2
-from video_swin_plugin.models.layers.window_ops import relative_position_index
 
-from .conftest import TINY_SWIN
+from .helpers import TINY_SWIN
 
 
 def _mm_kwargs(kw):
@@ -74,23 +74,6 @@ def test_default_bias_differs_from_original_only_where_it_is_wrong(shape):
         assert (ours(x) - mm(x)).abs().max().item() > 1e-3
 
 
-def test_shrunk_index_reads_the_right_table_entries():
-    table_window = (8, 7, 7)
-    for window in [(8, 7, 7), (4, 7, 7), (2, 3, 5), (1, 1, 1)]:
-        index = relative_position_index(window, table_window)
-        coords = torch.stack(torch.meshgrid(*[torch.arange(w) for w in window],
-                                            indexing='ij')).flatten(1).T
-        for i in range(0, len(coords), 7):
-            for j in range(0, len(coords), 5):
-                dt, dh, dw = (coords[i] - coords[j]).tolist()
-                expected = (dt + 7) * 13 * 13 + (dh + 6) * 13 + (dw + 6)
-                assert index[i, j].item() == expected, (window, i, j)
-    # where only time shrinks, the original's slice [:N, :N] is right and equals ours
-    full = relative_position_index(table_window)
-    n = 4 * 49
-    assert torch.equal(full[:n, :n], relative_position_index((4, 7, 7), table_window))
-
-
 @pytest.mark.parametrize('dtype', [torch.bfloat16, torch.float16])
 def test_pure_half_precision(dtype):
     model = SwinTransformer3D(**TINY_SWIN).eval()
@@ -101,17 +84,6 @@ def test_pure_half_precision(dtype):
     assert out.dtype == dtype
     assert torch.isfinite(out.float()).all()
     assert (out.float() - ref).abs().max().item() < 0.15 * ref.abs().max().item()
-
-
-def test_fused_and_explicit_attention_agree_in_training_grads():
-    fused = SwinTransformer3D(**TINY_SWIN)
-    plain = SwinTransformer3D(**TINY_SWIN, fused_attention=False)
-    plain.load_state_dict(fused.state_dict())
-    x = torch.randn(2, 3, 8, 40, 40)
-    fused(x).square().mean().backward()
-    plain(x).square().mean().backward()
-    for (name, a), b in zip(fused.named_parameters(), plain.parameters()):
-        assert torch.allclose(a.grad, b.grad, atol=1e-5, rtol=1e-4), name
 
 
 @pytest.mark.parametrize('frozen_stages', [-1, 0, 1, 2])
@@ -234,3 +206,17 @@ def test_forward_intermediates_norm_and_stop_early():
                          (0, r'an int must lie in \[1, 4\]'), ([], 'indices is empty')]:
         with pytest.raises(ValueError, match=message):
             model.forward_intermediates(x, bad)
+
+
+def test_torch_compile_gives_the_same_output():
+    model = SwinTransformer3D(**TINY_SWIN, out_indices=(2, 3)).eval()
+    x = torch.randn(2, 3, 8, 40, 40)
+    with torch.no_grad():
+        ref = model(x)
+        torch._dynamo.reset()
+        # aot_eager traces the whole backbone as one graph (fullgraph) through AOTAutograd,
+        # in seconds; inductor gives the same numbers (benchmarks/RESULTS.md) but compiles
+        # for minutes on a 2-core machine
+        out = torch.compile(model, backend='aot_eager', fullgraph=True)(x)
+    for a, b in zip(out, ref):
+        assert (a - b).abs().max().item() <= 1e-6

@@ -12,7 +12,7 @@ from video_swin_plugin.errors import AnnotationError, UsageError
 from video_swin_plugin.staging.boris import import_rows
 from video_swin_plugin.staging.formats import stage_runs
 
-from .tool_runner import run_tool
+from .helpers import run_tool
 
 CLASSES = ['awake', 'nrem', 'rem']
 HEADER8 = ['Observation id', 'Observation date', 'Description', 'Observation type', 'Source',

@@ -15,8 +15,8 @@ import torch
 from video_swin_plugin.apis.streaming import StreamingClassifier
 from video_swin_plugin.datasets.format_corpus import CORPUS, write_numbered_video
 
-from .conftest import REPO
-from .stream_fixtures import read_outputs, tiny_config, write_config, write_stage_video
+from .helpers import (REPO, read_outputs, tiny_stream_config as tiny_config, write_stage_video,
+                      write_stream_config as write_config)
 
 NIGHT = [0] * 6 + [1] * 8 + [2] * 4 + [0] * 4  # 22 s at 1 s per stage
 

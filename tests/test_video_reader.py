@@ -149,3 +149,15 @@ def test_unreadable_inputs_are_named(tmp_path):
                           ('text.mp4', 'cannot open as a video')):
         with pytest.raises(VideoReadError, match=f'{name}: {message}'):
             probe_video(str(tmp_path / name))
+
+
+def test_reader_seeking_to_a_clip_gives_the_frames_of_a_front_to_back_pass(stage_videos):
+    sched = ClipSchedule(4, 2, 1.0)
+    full = list(ClipReader(stage_videos / 'night_a.mp4', sched))
+    assert len(full) == 40 - 0 and all(c.frames is not None for c in full)
+    for start in (1, 9, 33):
+        part = list(ClipReader(stage_videos / 'night_a.mp4', sched, start_clip=start, max_clips=4))
+        assert [c.index for c in part] == list(range(start, start + 4))
+        for c in part:
+            for a, b in zip(c.frames, full[c.index].frames):
+                np.testing.assert_array_equal(a, b)

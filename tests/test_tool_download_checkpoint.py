@@ -2,6 +2,7 @@
 serving small generated weight files: a good one, a truncated one, one of another architecture,
 a transfer cut short then resumed. No other network."""
 import hashlib
+import io
 import socket
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -13,13 +14,11 @@ import torch
 from video_swin_plugin.apis.inference import init_recognizer
 from video_swin_plugin.errors import UsageError
 
-from .conftest import REPO
-from .tool_runner import load_tool
+from .helpers import load_tool
 
+# the real entry's URL and name; its model swapped for the tiny recognizer
 NAME = 'swin_tiny_patch244_window877_kinetics400_1k'
 FILE = f'{NAME}.pth'
-# the real entry's URL and name; its model swapped for the tiny test config's
-TINY_CONFIG = REPO / 'tests' / 'configs' / 'tiny_swin_synthetic.py'
 
 
 class Files(BaseHTTPRequestHandler):
@@ -72,27 +71,24 @@ def server():
     httpd.server_close()
 
 
-def weights(cfg_options=None) -> bytes:
-    """An official-layout file ({'state_dict': ...}) of the tiny config's model, as bytes."""
-    import io
-    torch.manual_seed(0)
-    model = init_recognizer(TINY_CONFIG, cfg_options=cfg_options)
-    buffer = io.BytesIO()
-    torch.save({'state_dict': model.state_dict()}, buffer)
-    return buffer.getvalue()
-
-
 @pytest.fixture(scope='module')
-def good() -> bytes:
-    return weights()
+def good(tiny_recognizer) -> bytes:
+    """An official-layout file ({'state_dict': ...}) of the tiny recognizer, as bytes."""
+    return Path(tiny_recognizer.checkpoint).read_bytes()
 
 
-def download(dest: Path, *args) -> int:
-    tool = load_tool('download_checkpoint')
-    return tool.main([NAME, '--dest', str(dest), '--config', str(TINY_CONFIG), *map(str, args)])
+@pytest.fixture
+def download(tiny_recognizer):
+    """``download(dest, *args)``: the tool's exit status, verifying against the tiny
+    recognizer's config."""
+    def run(dest: Path, *args) -> int:
+        tool = load_tool('download_checkpoint')
+        return tool.main([NAME, '--dest', str(dest), '--config', tiny_recognizer.config,
+                          *map(str, args)])
+    return run
 
 
-def test_good_file_is_saved_once_verified(server, good, tmp_path, capsys):
+def test_good_file_is_saved_once_verified(server, good, download, tmp_path, capsys):
     server.files[f'/v1.0.4/{FILE}'] = good
     assert download(tmp_path, '--url-base', server.base) == 0
     assert (tmp_path / FILE).read_bytes() == good
@@ -103,7 +99,7 @@ def test_good_file_is_saved_once_verified(server, good, tmp_path, capsys):
     assert len(server.log) == 1 and 'is already there' in capsys.readouterr().out
 
 
-def test_sha256_is_checked_when_given(server, good, tmp_path, capsys):
+def test_sha256_is_checked_when_given(server, good, download, tmp_path, capsys):
     server.files[f'/v1.0.4/{FILE}'] = good
     right, wrong = hashlib.sha256(good).hexdigest(), '0' * 64
     assert download(tmp_path, '--url-base', server.base, '--sha256', wrong) == 1
@@ -113,7 +109,8 @@ def test_sha256_is_checked_when_given(server, good, tmp_path, capsys):
     assert 'strict load, SHA-256: ok' in capsys.readouterr().out
 
 
-def test_truncated_file_fails_verification_and_nothing_is_kept(server, good, tmp_path, capsys):
+def test_truncated_file_fails_verification_and_nothing_is_kept(server, good, download, tmp_path,
+                                                               capsys):
     server.files[f'/v1.0.4/{FILE}'] = good[:len(good) // 2]  # served whole, but half a file
     assert download(tmp_path, '--url-base', server.base) == 1
     err = capsys.readouterr().err
@@ -121,15 +118,20 @@ def test_truncated_file_fails_verification_and_nothing_is_kept(server, good, tmp
     assert list(tmp_path.iterdir()) == []
 
 
-def test_wrong_architecture_fails_verification_naming_keys(server, tmp_path, capsys):
-    server.files[f'/v1.0.4/{FILE}'] = weights({'model.cls_head.num_classes': 5})
+def test_wrong_architecture_fails_verification_naming_keys(server, tiny_recognizer, download,
+                                                           tmp_path, capsys):
+    model = init_recognizer(tiny_recognizer.config, cfg_options={'model.cls_head.num_classes': 5})
+    buffer = io.BytesIO()
+    torch.save({'state_dict': model.state_dict()}, buffer)
+    server.files[f'/v1.0.4/{FILE}'] = buffer.getvalue()
     assert download(tmp_path, '--url-base', server.base) == 1
     err = capsys.readouterr().err
     assert 'failed verification' in err and 'cls_head.fc_cls.weight: checkpoint (5, 128)' in err
     assert list(tmp_path.iterdir()) == []
 
 
-def test_interrupted_transfer_resumes_with_a_range_request(server, good, tmp_path, capsys):
+def test_interrupted_transfer_resumes_with_a_range_request(server, good, download, tmp_path,
+                                                           capsys):
     path = f'/v1.0.4/{FILE}'
     server.files[path] = good
     cut = len(good) * 2 // 5
@@ -147,7 +149,7 @@ def test_interrupted_transfer_resumes_with_a_range_request(server, good, tmp_pat
     assert (tmp_path / FILE).read_bytes() == good and not (tmp_path / f'{FILE}.part').exists()
 
 
-def test_server_without_range_support_restarts_the_transfer(server, good, tmp_path):
+def test_server_without_range_support_restarts_the_transfer(server, good, download, tmp_path):
     server.files[f'/v1.0.4/{FILE}'] = good
     server.ignore_range = True
     (tmp_path / f'{FILE}.part').write_bytes(b'junk that is not the start of the file')
@@ -155,7 +157,7 @@ def test_server_without_range_support_restarts_the_transfer(server, good, tmp_pa
     assert (tmp_path / FILE).read_bytes() == good
 
 
-def test_complete_part_file_is_verified_without_a_new_transfer(server, good, tmp_path):
+def test_complete_part_file_is_verified_without_a_new_transfer(server, good, download, tmp_path):
     server.files[f'/v1.0.4/{FILE}'] = good
     (tmp_path / f'{FILE}.part').write_bytes(good)  # killed after the transfer, before renaming
     assert download(tmp_path, '--url-base', server.base) == 0
@@ -163,7 +165,7 @@ def test_complete_part_file_is_verified_without_a_new_transfer(server, good, tmp
     assert (tmp_path / FILE).read_bytes() == good
 
 
-def test_offline_is_one_clear_line(tmp_path, capsys):
+def test_offline_is_one_clear_line(download, tmp_path, capsys):
     with socket.socket() as s:  # a loopback port nobody listens on
         s.bind(('127.0.0.1', 0))
         port = s.getsockname()[1]
@@ -175,12 +177,12 @@ def test_offline_is_one_clear_line(tmp_path, capsys):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_http_error_is_named(server, tmp_path, capsys):
+def test_http_error_is_named(server, download, tmp_path, capsys):
     assert download(tmp_path, '--url-base', server.base) == 1  # serves nothing: 404
     assert f'error: {server.base}/{FILE}: HTTP 404' in capsys.readouterr().err
 
 
-def test_existing_file_is_never_replaced(server, good, tmp_path, capsys):
+def test_existing_file_is_never_replaced(server, good, download, tmp_path, capsys):
     server.files[f'/v1.0.4/{FILE}'] = good
     (tmp_path / FILE).write_bytes(b'not weights')
     assert download(tmp_path, '--url-base', server.base) == 1

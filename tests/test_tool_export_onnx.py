@@ -5,8 +5,9 @@ import onnxruntime as ort
 import pytest
 import torch
 
-from .test_extract_feat import TINY_CONFIG
-from .tool_runner import load_tool
+from .helpers import cfg_options_argv, jitter, load_tool
+
+FIVE_CLASSES = {'model.cls_head.num_classes': 5}  # the tiny recognizer with a 5-class head
 
 
 @pytest.fixture(scope='module')
@@ -14,30 +15,20 @@ def tool():
     return load_tool('export_onnx')
 
 
-@pytest.fixture(scope='module')
-def tiny_config(tmp_path_factory):
-    config = tmp_path_factory.mktemp('onnx') / 'tiny_swin.py'
-    config.write_text(TINY_CONFIG)
-    return str(config)
-
-
-def _randomized(tool, config):
+def _randomized(config):
     from video_swin_plugin.apis.inference import init_recognizer
-    model = init_recognizer(config)
-    with torch.no_grad():
-        for p in model.parameters():
-            p.add_(torch.randn_like(p) * 0.05)
-    return model
+    return jitter(init_recognizer(config, cfg_options=FIVE_CLASSES))
 
 
-def test_onnxruntime_matches_pytorch_to_1e_4(tool, tiny_config, tmp_path, capsys):
-    model = _randomized(tool, tiny_config)
+def test_onnxruntime_matches_pytorch_to_1e_4(tool, tiny_recognizer, tmp_path, capsys):
+    model = _randomized(tiny_recognizer.config)
     checkpoint = tmp_path / 'tiny.pth'
     torch.save({'state_dict': model.state_dict()}, checkpoint)
     out = tmp_path / 'tiny.onnx'
     # 16 frames -> 8 temporal tokens (> Wd 4: temporal shift); 56 px -> 14, padded to windows
-    rc = tool.main([tiny_config, str(checkpoint), '--out', str(out), '--shape', '2', '3', '16',
-                    '56', '56', '--output', 'scores'])
+    rc = tool.main([tiny_recognizer.config, str(checkpoint), '--out', str(out), '--shape', '2',
+                    '3', '16', '56', '56', '--output', 'scores']
+                   + cfg_options_argv(FIVE_CLASSES))
     assert rc == 0 and 'ok' in capsys.readouterr().out
     module = tool.ExportableRecognizer(model, normalize=True, softmax=False).eval()
     session = ort.InferenceSession(str(out), providers=['CPUExecutionProvider'])
@@ -55,8 +46,8 @@ def test_onnxruntime_matches_pytorch_to_1e_4(tool, tiny_config, tmp_path, capsys
     assert np.abs(got[0] - got[1]).max() > 1e-3  # two different inputs, two different answers
 
 
-def test_probabilities_without_normalization(tool, tiny_config, tmp_path):
-    model = _randomized(tool, tiny_config)
+def test_probabilities_without_normalization(tool, tiny_recognizer, tmp_path):
+    model = _randomized(tiny_recognizer.config)
     module = tool.ExportableRecognizer(model, normalize=False, softmax=True).eval()
     out = str(tmp_path / 'probs.onnx')
     tool.export(module, (1, 3, 8, 32, 32), out)

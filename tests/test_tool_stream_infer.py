@@ -4,7 +4,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 
 import torch
@@ -12,26 +11,17 @@ import torch
 from video_swin_plugin.apis.streaming import StreamingClassifier
 from video_swin_plugin.staging import Smoothing, stream_videos
 
-from .conftest import REPO
-from .stream_fixtures import read_outputs, tiny_config, write_config, write_stage_video
+from .helpers import REPO, read_outputs, tool_command, write_stage_video
 
 
-def _cli(*args):
-    return [sys.executable, str(REPO / 'tools' / 'stream_infer.py'), *map(str, args)]
-
-
-def test_sigkill_then_rerun_gives_the_outputs_of_an_uninterrupted_run(tmp_path):
-    torch.manual_seed(0)
-    config = write_config(tmp_path / 'tiny_stream.py')
-    clf = StreamingClassifier(tiny_config())
-    checkpoint = tmp_path / 'tiny.pth'
-    torch.save(clf.model.state_dict(), checkpoint)
+def test_sigkill_then_rerun_gives_the_outputs_of_an_uninterrupted_run(stream_model, tmp_path):
+    config, checkpoint = stream_model.config, stream_model.checkpoint
     video = write_stage_video(tmp_path / 'night.mp4', [0] * 60 + [1] * 150 + [2] * 40 + [0] * 50)
     args = ['--smooth', 7, '--min-bout', 3, '--threads', 1, '--device', 'cpu']
 
     out = tmp_path / 'out'
-    proc = subprocess.Popen(_cli(config, checkpoint, video, '--out-dir', out, '--save-every', 1,
-                                 *args), cwd=REPO, stdout=subprocess.PIPE,
+    command = tool_command('stream_infer', [config, checkpoint, video, '--out-dir', out, *args])
+    proc = subprocess.Popen(command + ['--save-every', '1'], cwd=REPO, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT)
     state_file, done = out / 'night.state.pt', 0
     deadline = time.time() + 120
@@ -51,8 +41,7 @@ def test_sigkill_then_rerun_gives_the_outputs_of_an_uninterrupted_run(tmp_path):
     assert 30 <= state['next_clip'] < 300 and not state['done']
     assert not (out / 'night.csv').exists()
 
-    rerun = subprocess.run(_cli(config, checkpoint, video, '--out-dir', out, *args), cwd=REPO,
-                           capture_output=True, text=True, timeout=300)
+    rerun = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=300)
     assert rerun.returncode == 0, rerun.stderr[-3000:]
     assert f"resuming at clip {state['next_clip']}" in rerun.stderr
 

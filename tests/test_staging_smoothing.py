@@ -3,7 +3,9 @@ import numpy as np
 import pytest
 
 from video_swin_plugin.staging.smoothing import (bouts, median_smooth_probs, min_bout_filter,
-                                              one_hot, smooth_labels, transitions)
+                                                 one_hot, smooth_labels, transitions)
+
+from .helpers import noisy_night
 
 
 def _step(n_a: int, n_b: int, a: int = 0, b: int = 1) -> np.ndarray:
@@ -36,21 +38,6 @@ def test_window_of_awake_and_rem_never_becomes_nrem():
     assert set(out.tolist()) <= {0, 2}
 
 
-def _noisy_night(seed: int, noise: float):
-    """Bouts of 25-80 clips over 3 stages, each clip's label replaced by a random other stage
-    with probability ``noise``."""
-    rng = np.random.default_rng(seed)
-    truth, stage = [], 0
-    while len(truth) < 1500:
-        truth += [stage] * int(rng.integers(25, 80))
-        stage = int(rng.choice([s for s in range(3) if s != stage]))
-    truth = np.array(truth)
-    flip = rng.random(truth.size) < noise
-    noisy = truth.copy()
-    noisy[flip] = (truth[flip] + rng.integers(1, 3, flip.sum())) % 3
-    return truth, noisy
-
-
 def _shifts_and_spurious(size: int, mode: str, seeds=range(10), noise: float = 0.15):
     """Over several noisy nights: each true transition's shift to the nearest smoothed one,
     spurious transitions (farther than N/2 + the causal lag from every true one) before and
@@ -58,7 +45,7 @@ def _shifts_and_spurious(size: int, mode: str, seeds=range(10), noise: float = 0
     lag = (size - 1) // 2 if mode == 'causal' else 0
     shifts, spurious_raw, spurious_out, acc_raw, acc_out = [], 0, 0, [], []
     for seed in seeds:
-        truth, noisy = _noisy_night(seed, noise)
+        truth, noisy = noisy_night(seed, noise)
         out = smooth_labels(one_hot(noisy, 3), size, mode)
         true_t = [t for t, _, _ in transitions(truth)]
         got_t = [t for t, _, _ in transitions(out)]

@@ -8,16 +8,16 @@ import textwrap
 
 import numpy as np
 
-from .stream_fixtures import write_stage_video
+from .helpers import REPO, write_stage_video
 
 CHILD = textwrap.dedent('''
     import json, resource, sys
     import torch
     torch.set_num_threads(1)
-    from tests.stream_fixtures import tiny_config
+    from tests.helpers import tiny_stream_config
     from video_swin_plugin.apis.streaming import StreamingClassifier
     from video_swin_plugin.staging import stream_videos
-    clf = StreamingClassifier(tiny_config())
+    clf = StreamingClassifier(tiny_stream_config())
     report = stream_videos(clf, [sys.argv[1]], sys.argv[2], progress=False)
     peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     print(json.dumps(dict(peak_kib=peak_kib, clips=report['videos'][0]['clips'],
@@ -33,7 +33,6 @@ def _peak(video, out_dir, repo):
 
 
 def test_peak_memory_1000_clips_within_2_percent_of_20(tmp_path):
-    from .conftest import REPO
     rng = np.random.default_rng(0)
     # 64 px frames (resized to 32 for the model): holding on to decoded frames would cost
     # ~100 kB a clip, ~100 MB over the long run

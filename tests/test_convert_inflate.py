@@ -1,54 +1,14 @@
-"""ImageNet 2D Swin -> 3D inflation (original release and timm layouts)."""
+"""ImageNet 2D Swin -> 3D inflation (models/convert.py: original release and timm layouts),
+directly and through the backbone's and the recognizer's pretrained2d."""
 import pytest
 import torch
 import torch.nn.functional as F
 
-from .conftest import TINY_SWIN
 from video_swin_plugin.checkpoint import CheckpointMismatchError
 from video_swin_plugin.models.backbones.swin3d import SwinTransformer3D
 from video_swin_plugin.models.convert import detect_2d_layout, inflate_2d_swin
 
-
-def _jitter(model: torch.nn.Module) -> torch.nn.Module:
-    """Move every parameter off its initial value, so a wrongly routed tensor shows."""
-    with torch.no_grad():
-        for p in model.parameters():
-            p.add_(torch.randn_like(p) * 0.05)
-    return model
-
-
-def swin2d(**overrides):
-    """A 2D Swin as the original release saves it, made from a 3D model one frame deep
-    (patch and window of temporal size 1 make our backbone a 2D Swin), plus its 2D model.
-
-    Returns ``(state_dict, model)``; ``model`` applied to a one-frame clip is the 2D network.
-    """
-    cfg = dict(TINY_SWIN, patch_size=(1, 4, 4), window_size=(1, 3, 3))
-    cfg.update(overrides)
-    model = _jitter(SwinTransformer3D(**cfg)).eval()
-    sd = {k: v.clone() for k, v in model.state_dict().items()}
-    sd['patch_embed.proj.weight'] = sd['patch_embed.proj.weight'].squeeze(2)  # C, 3, 4, 4
-    for k in [k for k in sd if k.endswith('relative_position_index')]:
-        wh, ww = cfg['window_size'][1:]
-        sd[k] = torch.zeros(wh * ww, wh * ww, dtype=torch.long)  # 2D-shaped: must be dropped
-    sd['layers.0.blocks.1.attn_mask'] = torch.zeros(16, 9, 9)  # original saves shift masks
-    sd['head.weight'] = torch.randn(1000, model.num_features[-1])
-    sd['head.bias'] = torch.randn(1000)
-    return sd, model
-
-
-def to_timm(sd):
-    """The same weights as timm >= 0.9 saves them: merging at stage start, head.fc, no buffers."""
-    out = {}
-    for k, v in sd.items():
-        if 'relative_position_index' in k or 'attn_mask' in k:
-            continue
-        if k.startswith('layers.') and '.downsample.' in k:
-            i = int(k.split('.')[1])
-            k = k.replace(f'layers.{i}.downsample.', f'layers.{i + 1}.downsample.')
-        k = k.replace('head.', 'head.fc.')
-        out[k] = v
-    return out
+from .helpers import TINY_SWIN, swin2d, tiny_recognizer_config, to_timm
 
 
 def test_layouts_are_detected():
@@ -181,47 +141,15 @@ def test_pretrained2d_path_of_the_backbone(tmp_path):
         SwinTransformer3D(**TINY_SWIN, pretrained=str(path), pretrained2d=False).init_weights()
 
 
-def _convert_tool():
-    from .tool_runner import load_tool
-    return load_tool('convert_checkpoint')
-
-
-def test_convert_tool_inflates_a_2d_file_for_a_config(tmp_path):
-    from .test_extract_feat import TINY_CONFIG  # the tiny recognizer's config (TINY_SWIN)
-    config = tmp_path / 'tiny.py'
-    config.write_text(TINY_CONFIG)
-    sd, _ = swin2d()
-    src, dst = tmp_path / 'swin2d.pth', tmp_path / 'inflated.pth'
-    torch.save({'model': to_timm(sd)}, src)
-    tool = _convert_tool()
-    with pytest.raises(ValueError, match='2D .*needs --config'):
-        tool.main([str(src), str(dst)])
-    assert tool.convert_file(tool.parse_args([str(src), str(dst), '--config', str(config)])) \
-        == 'swin2d'
-    out = torch.load(dst, weights_only=True)['state_dict']
-    expected = inflate_2d_swin(sd, SwinTransformer3D(**TINY_SWIN))
-    assert out.keys() == expected.keys()
-    assert all(torch.equal(out[k], expected[k]) for k in out)
-    # the written file is a 3D backbone checkpoint: pretrained2d=False loads it strictly
-    backbone = SwinTransformer3D(**TINY_SWIN, pretrained=str(dst), pretrained2d=False)
-    backbone.init_weights()
-    assert torch.equal(backbone.state_dict()['patch_embed.proj.weight'],
-                       expected['patch_embed.proj.weight'])
-
-
 def test_config_pretrained2d_is_inflated_when_the_recognizer_initializes(tmp_path):
     # what tools/train.py does: the Runner calls model.init_weights() before training
-    from mmengine.config import Config
     from mmengine.registry import init_default_scope
 
     from video_swin_plugin.registry import MODELS
-    from .test_extract_feat import TINY_CONFIG
     sd, _ = swin2d()
     path = tmp_path / 'swin2d.pth'
     torch.save({'model': sd}, path)
-    config = tmp_path / 'tiny.py'
-    config.write_text(TINY_CONFIG)
-    cfg = Config.fromfile(str(config))
+    cfg = tiny_recognizer_config()
     cfg.model.backbone.update(pretrained=str(path), pretrained2d=True)
     init_default_scope('video_swin_plugin')
     model = MODELS.build(cfg.model)

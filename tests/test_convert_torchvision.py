@@ -1,57 +1,19 @@
-"""torchvision swin3d_{t,s,b} <-> ours, on synthetic state dicts shaped like torchvision's."""
+"""torchvision swin3d_{t,s,b} <-> ours (models/convert.py), on synthetic state dicts shaped like
+torchvision's."""
 import pytest
 import torch
 
-from .conftest import TINY_SWIN
 from video_swin_plugin.checkpoint import CheckpointMismatchError
 from video_swin_plugin.models.backbones.swin3d import SwinTransformer3D
 from video_swin_plugin.models.convert import (backbone_state_dict, from_torchvision,
                                               to_mmaction2, to_torchvision)
 
+from .helpers import TINY_SWIN, tiny_tv, tv_state_dict
+
 # torchvision's builders: swin3d_t/s/b (patch (2,4,4), window (8,7,7), patch norm)
 TV_ARCHS = {'swin3d_t': (96, (2, 2, 6, 2), (3, 6, 12, 24)),
             'swin3d_s': (96, (2, 2, 18, 2), (3, 6, 12, 24)),
             'swin3d_b': (128, (2, 2, 18, 2), (4, 8, 16, 32))}
-
-
-def tv_state_dict(embed_dim, depths, num_heads, window=(8, 7, 7), patch=(2, 4, 4),
-                  num_classes=400, device='cpu'):
-    """Keys and shapes of torchvision's ``SwinTransformer3d``, written out from its source:
-    stages and patch merging alternate in ``features``; MLP linears are ``mlp.0``/``mlp.3``."""
-    def t(*shape):
-        return torch.randn(*shape, device=device)
-
-    wd, wh, ww = window
-    n = wd * wh * ww
-    sd = {'patch_embed.proj.weight': t(embed_dim, 3, *patch), 'patch_embed.proj.bias': t(embed_dim),
-          'patch_embed.norm.weight': t(embed_dim), 'patch_embed.norm.bias': t(embed_dim)}
-    for i, (depth, heads) in enumerate(zip(depths, num_heads)):
-        dim = embed_dim * 2**i
-        for j in range(depth):
-            p = f'features.{2 * i}.{j}.'
-            sd.update({
-                p + 'norm1.weight': t(dim), p + 'norm1.bias': t(dim),
-                p + 'attn.relative_position_bias_table': t((2 * wd - 1) * (2 * wh - 1) *
-                                                           (2 * ww - 1), heads),
-                p + 'attn.relative_position_index': torch.randint(0, 9, (n, n), device=device),
-                p + 'attn.qkv.weight': t(3 * dim, dim), p + 'attn.qkv.bias': t(3 * dim),
-                p + 'attn.proj.weight': t(dim, dim), p + 'attn.proj.bias': t(dim),
-                p + 'norm2.weight': t(dim), p + 'norm2.bias': t(dim),
-                p + 'mlp.0.weight': t(4 * dim, dim), p + 'mlp.0.bias': t(4 * dim),
-                p + 'mlp.3.weight': t(dim, 4 * dim), p + 'mlp.3.bias': t(dim)})
-        if i < len(depths) - 1:
-            p = f'features.{2 * i + 1}.'
-            sd.update({p + 'reduction.weight': t(2 * dim, 4 * dim),
-                       p + 'norm.weight': t(4 * dim), p + 'norm.bias': t(4 * dim)})
-    dim = embed_dim * 2**(len(depths) - 1)
-    sd.update({'norm.weight': t(dim), 'norm.bias': t(dim), 'head.weight': t(num_classes, dim),
-               'head.bias': t(num_classes)})
-    return sd
-
-
-def tiny_tv():
-    return tv_state_dict(TINY_SWIN['embed_dim'], TINY_SWIN['depths'], TINY_SWIN['num_heads'],
-                         TINY_SWIN['window_size'], TINY_SWIN['patch_size'], num_classes=5)
 
 
 @pytest.mark.parametrize('name', sorted(TV_ARCHS))
@@ -138,18 +100,3 @@ def test_outputs_match_torchvision_on_random_weights():
         torch.testing.assert_close(logits, tv_model(x), atol=1e-4, rtol=1e-4)
     back = to_torchvision(ours)
     tv_model.load_state_dict(back, strict=True)
-
-
-def test_convert_tool_both_ways(tmp_path):
-    from .tool_runner import load_tool
-    tool = load_tool('convert_checkpoint')
-    tv = tiny_tv()
-    src, ours, back = tmp_path / 'tv.pth', tmp_path / 'ours.pth', tmp_path / 'back.pth'
-    torch.save(tv, src)
-    assert tool.convert_file(tool.parse_args([str(src), str(ours)])) == 'torchvision'
-    converted = torch.load(ours, weights_only=True)['state_dict']
-    assert converted.keys() == from_torchvision(tv).keys()
-    assert tool.convert_file(tool.parse_args([str(ours), str(back), '--to', 'torchvision'])) \
-        == 'official'
-    again = torch.load(back, weights_only=True)
-    assert again.keys() == tv.keys() and all(torch.equal(again[k], tv[k]) for k in tv)
