@@ -240,3 +240,11 @@ def test_option_checks():
     assert cli.check_device('cpu') == 'cpu'
     with pytest.raises(UsageError, match='--device cuda:99'):
         cli.check_device('cuda:99')  # no CUDA here, or fewer than 100 devices
+
+
+def test_a_torchrun_worker_takes_its_local_rank_gpu(monkeypatch):
+    monkeypatch.delenv('LOCAL_RANK', raising=False)
+    assert cli.worker_device('cuda') == 'cuda'
+    monkeypatch.setenv('LOCAL_RANK', '3')
+    assert cli.worker_device('cuda') == 'cuda:3'
+    assert cli.worker_device('cuda:1') == 'cuda:1' and cli.worker_device('cpu') == 'cpu'

@@ -161,7 +161,7 @@ def parse_args(argv=None):
         except re.error as e:
             raise UsageError(f'--session {args.session!r} is not a regular expression: '
                              f'{e}') from None
-    cli.check_device(args.device)
+    args.device = cli.check_device(cli.worker_device(args.device))  # torchrun: its GPU
     return args
 
 

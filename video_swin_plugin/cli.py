@@ -63,6 +63,16 @@ def check_device(device: str) -> str:
     return device
 
 
+def worker_device(device: str) -> str:
+    """Under torchrun (``LOCAL_RANK`` set), a CUDA device given without an index becomes this
+    worker's GPU, ``cuda:<LOCAL_RANK>``; anything else is returned as it is."""
+    import os
+    local_rank = os.environ.get('LOCAL_RANK')
+    if device == 'cuda' and local_rank is not None:
+        return f'cuda:{int(local_rank)}'
+    return device
+
+
 def at_least(option: str, value, minimum) -> None:
     """:class:`UsageError` unless ``value`` (None: not given) is ``>= minimum``."""
     if value is not None and value < minimum:
