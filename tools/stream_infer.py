@@ -135,6 +135,9 @@ def parse_args(argv=None):
                    help='save the resume state when this long has passed since the last save '
                    '(a kill loses at most this much work). Default: 1')
     p.add_argument('--max-clips', type=int, help='stop the run after N clips (resumable)')
+    p.add_argument('--batch', type=int, default=1, metavar='B',
+                   help='stage up to B recordings in lockstep, one clip of each per forward '
+                   '(each with its own memory; fills a GPU). Default: 1')
     p.add_argument('--claim-timeout', type=float, default=STALE_SEC, metavar='SEC',
                    help='a recording claimed by a process that has not shown life for this '
                    f'long is taken over. Default: {STALE_SEC:g}')
@@ -142,7 +145,7 @@ def parse_args(argv=None):
                    help='no progress (on a terminal a bar; in a log one line every 30 s or '
                    '5%%)')
     args = p.parse_args(argv)
-    for option in ('clip_len', 'frame_interval', 'threads', 'save_every', 'max_clips'):
+    for option in ('clip_len', 'frame_interval', 'threads', 'save_every', 'max_clips', 'batch'):
         cli.at_least('--' + option.replace('_', '-'), getattr(args, option), 1)
     if args.smooth != 'hmm':
         cli.at_least('--smooth', args.smooth, 1)
@@ -192,7 +195,7 @@ def main(argv=None) -> int:
                               args.min_bout),
                     labels=args.labels, save_every=args.save_every, max_clips=args.max_clips,
                     progress=not args.no_progress, save_interval_sec=args.save_interval,
-                    claim_stale_sec=args.claim_timeout, sleep=sleep)
+                    claim_stale_sec=args.claim_timeout, sleep=sleep, batch=args.batch)
     report = job.run(found, args.session)
     for v in report['videos']:
         detail = v.get('error') or v.get('note') or ''

@@ -12,7 +12,7 @@ The resumable job that stages whole folders of recordings into files is
 import hashlib
 import json
 from dataclasses import dataclass
-from typing import Dict, Iterator, Optional, Sequence
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -34,6 +34,9 @@ def build_model(config, checkpoint: Optional[str] = None, device: str = 'cpu',
         raise ConfigError(f'{type(model).__name__} has no init_memory/predict_clip; streaming '
                           'needs a recognizer like SequenceRecognizer3D')
     return model
+
+
+NON_FINITE = 'NaN or Inf pixel values'  # why such a clip is reported unreadable
 
 
 @dataclass
@@ -126,19 +129,45 @@ class StreamingClassifier:
         reader = reader or self.reader(video, start_clip, max_clips)
         if memory is None:
             memory = self.init_memory()
-        if memory is not None:
-            memory = memory.to(self.device)
         for clip in prefetch(reader, self.queue_size):
             if clip.frames is None:
                 yield ClipResult(str(video), clip.index, clip.start, clip.end, None, None,
                                  memory, clip.reason)
                 continue
-            with torch.inference_mode():
-                scores, memory = self.model.predict_clip(clip.frames[None].to(self.device),
-                                                         memory)
-            scores = scores[0].float().cpu().numpy().astype(np.float64)
+            (scores, memory), = self.step([clip.frames], [memory])
             yield ClipResult(str(video), clip.index, clip.start, clip.end, scores,
-                             int(scores.argmax()), memory)
+                             None if scores is None else int(scores.argmax()), memory,
+                             None if scores is not None else NON_FINITE)
+
+    def step(self, clips: Sequence[torch.Tensor], memories: Sequence[Optional[FAMMemory]]
+             ) -> List[Tuple[np.ndarray, Optional[FAMMemory]]]:
+        """One forward for one clip of each of several recordings (batched streaming).
+
+        Args:
+            clips: ``Tensor[3, T, H, W]`` (the frame transform's output) per recording.
+            memories: each recording's memory (None for a memoryless model).
+
+        Returns:
+            ``(scores float64[num_classes], memory after the clip)`` per recording. Each
+            recording's memory is its own: the batch is split again after the forward. A clip
+            with NaN or Inf pixel values gets ``(None, its memory unchanged)``: one bad clip
+            neither poisons the memory nor the clips batched with it.
+        """
+        out: List[Tuple[Optional[np.ndarray], Optional[FAMMemory]]] = list(zip(
+            [None] * len(clips), memories))
+        good = [i for i, c in enumerate(clips)
+                if not c.is_floating_point() or bool(torch.isfinite(c).all())]
+        if not good:
+            return out
+        inputs = torch.stack([clips[i] for i in good]).to(self.device)
+        memory = FAMMemory.cat([memories[i].to(self.device) for i in good]) \
+            if memories[0] is not None else None
+        with torch.inference_mode():
+            scores, memory = self.model.predict_clip(inputs, memory)
+        scores = scores.float().cpu().numpy().astype(np.float64)
+        for j, i in enumerate(good):
+            out[i] = (scores[j], memory.select(j) if memory is not None else None)
+        return out
 
     def fingerprint(self) -> str:
         """A hash of the weights, classes, clip grid and frame transforms: what decides the
