@@ -41,3 +41,7 @@ class AnnotationError(PluginError, ValueError):
 
 class VideoReadError(PluginError, ValueError):
     """A video that is missing, empty or cannot be opened or read; the message names it."""
+
+
+class NonFiniteClipError(PluginError, ValueError):
+    """A clip whose pixel values include NaN or Inf; the message says which clip."""
