@@ -1,0 +1,45 @@
+"""tools/export_onnx.py --int8: onnxruntime's dynamic int8 quantization of the exported graph,
+checked against PyTorch fp32 and timed."""
+import numpy as np
+import onnx
+import onnxruntime as ort
+import torch
+
+from .test_extract_feat import TINY_CONFIG
+from .tool_runner import load_tool
+
+
+def test_int8_graph_close_to_fp32(tmp_path, capsys):
+    from video_swin_plugin.apis.inference import init_recognizer
+    tool = load_tool('export_onnx')
+    config = tmp_path / 'tiny_swin.py'
+    config.write_text(TINY_CONFIG)
+    torch.manual_seed(0)
+    model = init_recognizer(str(config))
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(torch.randn_like(p) * 0.05)
+    checkpoint = tmp_path / 'tiny.pth'
+    torch.save({'state_dict': model.state_dict()}, checkpoint)
+    out = tmp_path / 'tiny.onnx'
+    argv = [str(config), str(checkpoint), '--out', str(out), '--shape', '2', '3', '16', '56',
+            '56', '--output', 'scores', '--int8', '--repeats', '1']
+    assert tool.main(argv) == 0
+    printed = capsys.readouterr().out
+    assert 'int8 onnxruntime vs PyTorch fp32: relative error' in printed and '(ok,' in printed
+    int8 = tmp_path / 'tiny.int8.onnx'
+    ops = {node.op_type for node in onnx.load(str(int8)).graph.node}
+    assert ops & {'DynamicQuantizeMatMul', 'MatMulInteger', 'DynamicQuantizeLinear'}, ops
+    assert 'MatMul' in ops  # the attention's activation x activation products stay fp32
+    x = torch.rand(2, 3, 16, 56, 56, generator=torch.Generator().manual_seed(3)) * 255
+    session = ort.InferenceSession(str(int8), providers=['CPUExecutionProvider'])
+    got = session.run(None, {'video': x.numpy()})[0]
+    module = tool.ExportableRecognizer(model, normalize=True, softmax=False).eval()
+    with torch.no_grad():
+        expected = module(x).numpy()
+    rel = np.linalg.norm(got - expected) / np.linalg.norm(expected)
+    assert 0 < rel < 0.1, rel
+    # a tolerance it cannot meet fails the run (exit status 1) and says so
+    small = argv[:4] + ['--shape', '1', '3', '8', '32', '32'] + argv[10:]
+    assert tool.main(small + ['--int8-tolerance', '0']) == 1
+    assert 'FAILED, tolerance 0)' in capsys.readouterr().out
