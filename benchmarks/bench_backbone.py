@@ -257,6 +257,19 @@ def compare_precisions(args) -> Dict:
             for name in order:
                 t, outs[name] = timed(lambda: models[name](inputs[name]), args.device)
                 times[name].append(t)
+    profiles = {}
+    if args.profile:  # where the time goes, per precision: operators by self CPU/CUDA time
+        from torch.profiler import ProfilerActivity, profile
+        activities = [ProfilerActivity.CPU] + (
+            [ProfilerActivity.CUDA] if args.device.startswith('cuda') else [])
+        sort = 'self_cuda_time_total' if args.device.startswith('cuda') else 'self_cpu_time_total'
+        with torch.no_grad():
+            for name, model in models.items():
+                with profile(activities=activities) as prof:
+                    model(inputs[name])
+                    sync(args.device)
+                profiles[name] = prof.key_averages().table(sort_by=sort,
+                                                           row_limit=args.profile)
     ref = outs.get('fp32')
     rows = {}
     for name, ts in times.items():
@@ -265,7 +278,7 @@ def compare_precisions(args) -> Dict:
             diff = (outs[name].float() - ref.float()).norm() / ref.float().norm()
             row['rel_error_vs_fp32'] = diff.item()
         rows[name] = row
-    return dict(precisions=rows)
+    return dict(precisions=rows, profiles=profiles)
 
 
 def main(argv=None) -> None:
@@ -285,6 +298,9 @@ def main(argv=None) -> None:
     p.add_argument('--precisions', nargs='+', choices=['fp32', 'bf16', 'fp16', 'int8'],
                    help='time ours alone in each of these precisions, alternating, as the '
                    'tools cast it (no mmaction2, no --dtype)')
+    p.add_argument('--profile', type=int, default=0, metavar='N',
+                   help='with --precisions: also profile one forward per precision and print '
+                   'its N most expensive operators (self time)')
     p.add_argument('--no-gemm', action='store_true',
                    help='skip measuring the GEMM rates and the FLOP count')
     p.add_argument('--mode', choices=['fwd', 'train'], default='fwd',
@@ -389,7 +405,7 @@ def run_precisions(args) -> None:
         result['gflops_per_step'] = flops_per_step(make_input(args), args) / 1e9
     result.update(compare_precisions(args))
     if args.json:
-        print(json.dumps(result))
+        print(json.dumps({k: v for k, v in result.items() if k != 'profiles'}))
         return
     print(f"{result['arch']} {result['shape']} | {result['device']} | forward, no grad, ours "
           'as the tools cast it')
@@ -410,6 +426,8 @@ def run_precisions(args) -> None:
         if 'rel_error_vs_fp32' in row and name != 'fp32':
             line += f", relative error vs fp32 {row['rel_error_vs_fp32']:.2e}"
         print(line)
+    for name, table in result.get('profiles', {}).items():
+        print(f'\nprofile, {name}:\n{table}')
 
 
 def print_table(r: Dict) -> None:

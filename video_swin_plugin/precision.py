@@ -1,10 +1,13 @@
 """Compute precision for inference: which one to use on this machine, and casting a recognizer.
 
-Which precision is fastest is a property of the hardware: bf16 pays only where the CPU has
-bf16 instructions (AVX512-BF16, AMX) or on a GPU; on a CPU without them PyTorch runs bf16 and
-fp16 matrix products through slow generic code (on an AVX2-only EPYC, ~50x slower than fp32),
-and int8 (FBGEMM's AVX2 kernels) is the reduced precision that runs fast. ``'auto'`` chooses
-from what the device offers (:func:`choose_precision`).
+Which precision is fastest is a property of the hardware. bf16 pays only where the CPU has bf16
+instructions (AVX512-BF16, AMX) or on a GPU; without them PyTorch runs bf16 and fp16 matrix
+products through generic code (on a 2-core AVX2-only EPYC, Zen 1: 4-5 GFLOP/s against 24 in
+fp32, and a Swin-T forward 7x slower). int8 through FBGEMM matched fp32 there (24 GFLOP/s, Swin-T
+forward about as fast), so such a CPU runs best in fp32; int8 pays where the CPU's int8 kernels
+outrun its fp32 ones (measure with ``benchmarks/bench_backbone.py --precisions``; figures per
+CPU in benchmarks/RESULTS.md). ``'auto'`` chooses from what the device offers
+(:func:`choose_precision`) and never picks int8, which changes results more.
 
 :func:`cast_for_inference` applies one rule to every recognizer: **the backbone**, which holds
 nearly all the compute, **runs in the chosen precision; everything after it stays fp32**. So a
@@ -16,12 +19,13 @@ head's scores are fp32, whatever the backbone's precision.
   back to fp32 (forward hooks on the two modules, so every caller, the Runner's test loop
   included, gets the right dtypes).
 * ``int8``: the backbone's ``nn.Linear`` layers (qkv, attention projection, MLP, patch merging:
-  almost all of Swin's FLOPs) become dynamically quantized int8 layers (weights per output
-  channel, activations per tensor, quantized at each call), on the CPU. This uses
+  most of Swin's FLOPs; the attention's own products stay fp32) become dynamically quantized
+  int8 layers (weights per output channel, activations per tensor, quantized at each call), on
+  the CPU. This uses
   ``torch.ao.quantization.quantize_dynamic``, deprecated in torch 2.13 in favour of torchao;
-  kept because torchao's eager int8 x int8 path on an AVX2 CPU measured 0.6 GFLOP/s against
-  16 GFLOP/s for FBGEMM's (benchmarks/RESULTS.md). Its deprecation warnings are silenced at
-  the one call.
+  kept because torchao's eager int8 x int8 product on that AVX2 CPU ran at 0.6 GFLOP/s against
+  16 GFLOP/s for FBGEMM's dynamic Linear (2048 x 768 x 3072, 2 threads, same moment). Its
+  deprecation warnings are silenced at the one call.
 
 The model must be fp32 (as built and loaded) when it is cast; casting is for inference only.
 """

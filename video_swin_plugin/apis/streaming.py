@@ -80,7 +80,8 @@ class StreamingClassifier:
 
     def __init__(self, config=None, checkpoint: Optional[str] = None, device: str = 'cpu',
                  schedule: Optional[ClipSchedule] = None, queue_size: int = 4, *,
-                 cfg_options: Optional[Dict] = None, dtype: Union[str, Precision] = 'fp32') -> None:
+                 cfg_options: Optional[Dict] = None,
+                 dtype: Union[str, Precision] = 'fp32') -> None:
         model = build_model(config, checkpoint, device, cfg_options, dtype)
         cfg = model.cfg
         self._setup(model, class_names(cfg, model.cls_head.num_classes),

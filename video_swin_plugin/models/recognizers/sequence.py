@@ -255,8 +255,9 @@ class SequenceRecognizer3D(BaseRecognizer):
         if self.with_memory:
             neck_dtype = _floating_dtype(self.neck)
             x = x.to(neck_dtype)
-            if isinstance(memory, FAMMemory):  # the neck computes in its dtype; the memory
-                given = memory.tokens.dtype    # goes back in the caller's (fp32 stays fp32)
+            if isinstance(memory, FAMMemory):
+                # the neck computes in its own dtype; the memory goes back in the caller's
+                given = memory.tokens.dtype
                 x, memory = self.neck.step(x, memory.to(neck_dtype))
                 memory = memory.to(given)
             else:
