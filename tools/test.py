@@ -21,7 +21,6 @@ from mmengine.runner import Runner
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))  # a checkout without install
 import video_swin_plugin.registry  # noqa: E402,F401  (registers the plugin scope; compat fixes)
-import video_swin_plugin.engine  # noqa: E402,F401
 from video_swin_plugin import cli  # noqa: E402
 from video_swin_plugin.engine import InferencePrecisionHook  # noqa: E402
 from video_swin_plugin.engine.config_check import merge_cfg_options  # noqa: E402
