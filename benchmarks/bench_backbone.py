@@ -10,11 +10,20 @@ RSS of a fresh child process running that one model (``VmHWM``), given both as t
 whole process and as the rise over the RSS just before the step (same imports in both
 children, so the imports cancel in the ratio).
 
+Against the hardware: the machine's GEMM rate for the precision (``gemm_rates.py``: fp32, bf16,
+fp16 ``torch.mm``; int8 FBGEMM's dynamic quantized Linear) is measured first and printed
+beside each model's achieved rate (its matrix-product FLOPs, attention included, counted once
+on the explicit-attention twin, over the median time), with the fraction reached.
+``--precisions fp32 bf16 int8`` times ours alone in each precision, alternating, as the tools
+run it (``precision.cast_for_inference``: pure bf16/fp16 weights, int8 quantized Linear).
+
 Examples::
 
     python benchmarks/bench_backbone.py                 # Swin-T 1x3x32x224x224, CPU fp32, forward
     python benchmarks/bench_backbone.py --mode train --checkpoint
     python benchmarks/bench_backbone.py --device cuda --dtype bf16 --arch base --batch 8
+    python benchmarks/bench_backbone.py --dtype int8    # both models' Linear layers in int8
+    python benchmarks/bench_backbone.py --precisions fp32 bf16 int8 --repeats 3
 """
 import argparse
 import json
@@ -28,7 +37,9 @@ from typing import Callable, Dict, List, Tuple
 
 import torch
 
+from gemm_rates import format_rates, gemm_rates, machine  # this folder is sys.path[0]
 from video_swin_plugin.models.backbones.swin3d import ARCH_SETTINGS
+from video_swin_plugin.precision import TORCH_DTYPES, is_quantized, quantize_linear_int8
 
 # the published Video Swin K400 models: patch (2, 4, 4), window (8, 7, 7), patch norm;
 # (embed_dim, depths, num_heads) as the backbone's arch shorthand has them
@@ -74,12 +85,18 @@ def sync(device: str) -> None:
 
 
 def step_fn(model: torch.nn.Module, x: torch.Tensor, args) -> Callable[[], torch.Tensor]:
-    """One forward (eval, no grad) or forward + backward (train) of ``model``."""
-    autocast = (torch.autocast(x.device.type, dtype=torch.bfloat16)
-                if args.dtype == 'bf16' and not args.pure_half else nullcontext())
+    """One forward (eval, no grad) or forward + backward (train) of ``model``: fp32; bf16 or
+    fp16 under autocast, or with ``--pure-half`` in pure half precision; int8 with its Linear
+    layers dynamically quantized (as ``precision.cast_for_inference`` does)."""
+    half = args.dtype in ('bf16', 'fp16')
+    autocast = (torch.autocast(x.device.type, dtype=TORCH_DTYPES[args.dtype])
+                if half and not args.pure_half else nullcontext())
     if args.pure_half:
-        model.to(torch.bfloat16)
-        x = x.to(torch.bfloat16)
+        model.to(TORCH_DTYPES[args.dtype])
+        x = x.to(TORCH_DTYPES[args.dtype])
+    if args.dtype == 'int8' and not is_quantized(model):
+        model.eval()  # (mmaction2's train() returns None, so not chained)
+        quantize_linear_int8(model)
     if args.mode == 'fwd':
         model.eval()
 
@@ -126,13 +143,25 @@ def time_pair(mm, ours, x, args) -> Dict:
                 max_abs_diff=diff, ref_abs_max=outs['mmaction2'].float().abs().max().item())
 
 
-def flops_per_step(model, x, args) -> float:
-    """FLOPs of one step of ``model`` counted by torch's FlopCounterMode."""
+def flops_per_step(x, args) -> float:
+    """FLOPs of one step of ours, counted by torch's FlopCounterMode in fp32 on the
+    explicit-attention twin (the counter has no formula for CPU SDPA kernels; the explicit
+    path's matrix products are the same FLOPs): convolution, Linear, attention products."""
     from torch.utils.flop_counter import FlopCounterMode
-    run = step_fn(model, x, args)
+    twin_args = argparse.Namespace(**{**vars(args), 'explicit': True, 'dtype': 'fp32',
+                                      'pure_half': False})
+    torch.manual_seed(0)
+    twin = build_ours(twin_args).to(args.device)
+    run = step_fn(twin, x, twin_args)
     with FlopCounterMode(display=False) as counter:
         run()
     return float(counter.get_total_flops())
+
+
+def gemm_rate_for(rates: Dict[str, float], dtype: str) -> float:
+    """The machine's rate for a model in ``dtype`` (int8 models are judged against FBGEMM's
+    int8 Linear)."""
+    return rates.get(dtype, float('nan'))
 
 
 def rss_bytes() -> int:
@@ -198,9 +227,58 @@ def measure_memory(args) -> Dict:
 
 
 def device_name(device: str) -> str:
-    if device.startswith('cuda'):
-        return torch.cuda.get_device_name()
-    return f'CPU, {torch.get_num_threads()} threads'
+    """The GPU's name, or the CPU's with the flags that decide the fast precisions."""
+    return machine(device)
+
+
+def compare_precisions(args) -> Dict:
+    """Ours in each of ``args.precisions``, cast as the tools cast it, runs alternating."""
+    import copy
+
+    from video_swin_plugin.precision import cast_for_inference
+    torch.manual_seed(0)
+    base = build_ours(args).to(args.device).eval()
+    x = make_input(args)
+    models, inputs = {}, {}
+    for name in args.precisions:
+        holder = torch.nn.Module()  # cast_for_inference casts a recognizer's backbone
+        holder.backbone = copy.deepcopy(base)
+        cast_for_inference(holder, name)
+        models[name] = holder.backbone
+        inputs[name] = x.to(TORCH_DTYPES.get(name, torch.float32))
+    times: Dict[str, List[float]] = {name: [] for name in models}
+    outs = {}
+    with torch.no_grad():
+        for name, model in models.items():
+            for _ in range(args.warmup):
+                model(inputs[name])
+        for i in range(args.repeats):
+            order = list(models) if i % 2 == 0 else list(reversed(models))
+            for name in order:
+                t, outs[name] = timed(lambda: models[name](inputs[name]), args.device)
+                times[name].append(t)
+    profiles = {}
+    if args.profile:  # where the time goes, per precision: operators by self CPU/CUDA time
+        from torch.profiler import ProfilerActivity, profile
+        activities = [ProfilerActivity.CPU] + (
+            [ProfilerActivity.CUDA] if args.device.startswith('cuda') else [])
+        sort = 'self_cuda_time_total' if args.device.startswith('cuda') else 'self_cpu_time_total'
+        with torch.no_grad():
+            for name, model in models.items():
+                with profile(activities=activities) as prof:
+                    model(inputs[name])
+                    sync(args.device)
+                profiles[name] = prof.key_averages().table(sort_by=sort,
+                                                           row_limit=args.profile)
+    ref = outs.get('fp32')
+    rows = {}
+    for name, ts in times.items():
+        row = dict(median_s=statistics.median(ts), min_s=min(ts), max_s=max(ts), n=len(ts))
+        if ref is not None:
+            diff = (outs[name].float() - ref.float()).norm() / ref.float().norm()
+            row['rel_error_vs_fp32'] = diff.item()
+        rows[name] = row
+    return dict(precisions=rows, profiles=profiles)
 
 
 def main(argv=None) -> None:
@@ -210,11 +288,21 @@ def main(argv=None) -> None:
     p.add_argument('--frames', type=int, default=32)
     p.add_argument('--size', type=int, default=224)
     p.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
-    p.add_argument('--dtype', choices=['fp32', 'bf16'], default='fp32',
-                   help='bf16: autocast for both models (mmaction2 crashes in pure bf16)')
+    p.add_argument('--dtype', choices=['fp32', 'bf16', 'fp16', 'int8'], default='fp32',
+                   help='bf16/fp16: autocast for both models (mmaction2 crashes in pure half '
+                   'precision); int8: both models\' Linear layers dynamically quantized '
+                   '(CPU, forward only)')
     p.add_argument('--pure-half', action='store_true',
-                   help='with --dtype bf16: ours as model.to(bfloat16) instead of autocast '
-                   '(mmaction2 is then skipped for timing: it cannot run pure bf16)')
+                   help='with --dtype bf16/fp16: ours as model.to(dtype) instead of autocast '
+                   '(timed against mmaction2 under autocast: it cannot run pure half precision)')
+    p.add_argument('--precisions', nargs='+', choices=['fp32', 'bf16', 'fp16', 'int8'],
+                   help='time ours alone in each of these precisions, alternating, as the '
+                   'tools cast it (no mmaction2, no --dtype)')
+    p.add_argument('--profile', type=int, default=0, metavar='N',
+                   help='with --precisions: also profile one forward per precision and print '
+                   'its N most expensive operators (self time)')
+    p.add_argument('--no-gemm', action='store_true',
+                   help='skip measuring the GEMM rates and the FLOP count')
     p.add_argument('--mode', choices=['fwd', 'train'], default='fwd',
                    help='fwd: eval forward without grad; train: forward + backward')
     p.add_argument('--checkpoint', action='store_true', help='gradient checkpointing (train)')
@@ -236,18 +324,27 @@ def main(argv=None) -> None:
     args = p.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    if args.pure_half and args.dtype != 'bf16':
-        p.error('--pure-half needs --dtype bf16')
+    if args.pure_half and args.dtype not in ('bf16', 'fp16'):
+        p.error('--pure-half needs --dtype bf16 or fp16')
+    if 'int8' in [args.dtype] + (args.precisions or []) and (
+            args.mode != 'fwd' or args.device.startswith('cuda')):
+        p.error('int8 is for --mode fwd on the CPU')
     if args.child:
         print(json.dumps(child_memory(args)))
+        return
+    if args.precisions:
+        run_precisions(args)
         return
 
     shape = f'{args.batch}x3x{args.frames}x{args.size}x{args.size}'
     result = dict(arch=args.arch, shape=shape, device=device_name(args.device),
                   dtype=args.dtype + (' pure' if args.pure_half else ' autocast'
-                                      if args.dtype == 'bf16' else ''),
+                                      if args.dtype in ('bf16', 'fp16') else ''),
                   mode=args.mode + (' +checkpoint' if args.checkpoint else ''),
                   torch=torch.__version__)
+    if not args.no_gemm:
+        result['gemm_gflops'] = gemm_rates(device=args.device)
+        result['gflops_per_step'] = flops_per_step(make_input(args), args) / 1e9
     mm, ours = build_pair(args)
     x = make_input(args)
     if args.skip_timing:
@@ -275,13 +372,19 @@ def main(argv=None) -> None:
     else:
         timing = time_pair(mm, ours, x, args)
     result.update(timing)
-    if args.device.startswith('cuda') and timing:
-        flops = flops_per_step(ours, x, args)
+    if 'gflops_per_step' in result and timing:
+        rate = gemm_rate_for(result['gemm_gflops'], args.dtype)
+        result['achieved_gflops'] = {
+            name: result['gflops_per_step'] / timing['median_s'][name] for name in
+            timing['median_s']}
+        result['gemm_fraction'] = {name: g / rate for name, g in
+                                   result['achieved_gflops'].items()}
+    if args.device.startswith('cuda') and timing and 'gflops_per_step' in result:
         name = torch.cuda.get_device_name()
         peak = args.peak_tflops or next((v for k, v in BF16_PEAK_TFLOPS.items() if k in name),
                                         None)
-        achieved = flops / timing['median_s']['ours'] / 1e12
-        result.update(gflops_per_step=flops / 1e9, tflops_per_s=achieved,
+        achieved = result['achieved_gflops']['ours'] / 1e3
+        result.update(tflops_per_s=achieved,
                       clips_per_s=args.batch / timing['median_s']['ours'],
                       mfu_vs_bf16_peak=achieved / peak if peak else None)
     del mm, ours, x
@@ -293,10 +396,47 @@ def main(argv=None) -> None:
     print_table(result)
 
 
+def run_precisions(args) -> None:
+    """``--precisions``: ours in each precision, with the GEMM rates and fractions."""
+    result = dict(arch=args.arch, shape=f'{args.batch}x3x{args.frames}x{args.size}x{args.size}',
+                  device=device_name(args.device), mode='fwd', torch=torch.__version__)
+    if not args.no_gemm:
+        result['gemm_gflops'] = gemm_rates(device=args.device)
+        result['gflops_per_step'] = flops_per_step(make_input(args), args) / 1e9
+    result.update(compare_precisions(args))
+    if args.json:
+        print(json.dumps({k: v for k, v in result.items() if k != 'profiles'}))
+        return
+    print(f"{result['arch']} {result['shape']} | {result['device']} | forward, no grad, ours "
+          'as the tools cast it')
+    if 'gemm_gflops' in result:
+        print(f"  GEMM rates: {format_rates(result['gemm_gflops'])}; "
+              f"{result['gflops_per_step']:.1f} GFLOP per forward")
+    fp32 = result['precisions'].get('fp32', {}).get('median_s')
+    for name, row in result['precisions'].items():
+        line = (f"  {name:5s} median {row['median_s']:.3f} s (min {row['min_s']:.3f}, max "
+                f"{row['max_s']:.3f}, n={row['n']})")
+        if fp32:
+            line += f", {fp32 / row['median_s']:.2f}x fp32"
+        if 'gflops_per_step' in result:
+            achieved = result['gflops_per_step'] / row['median_s']
+            rate = gemm_rate_for(result['gemm_gflops'], name)
+            line += (f", {achieved:.1f} GFLOP/s = {100 * achieved / rate:.0f}% of the {name} "
+                     f'GEMM rate ({rate:.1f})')
+        if 'rel_error_vs_fp32' in row and name != 'fp32':
+            line += f", relative error vs fp32 {row['rel_error_vs_fp32']:.2e}"
+        print(line)
+    for name, table in result.get('profiles', {}).items():
+        print(f'\nprofile, {name}:\n{table}')
+
+
 def print_table(r: Dict) -> None:
     gib = 1024**3
     print(f"{r['arch']} {r['shape']} | {r['device']} | {r['dtype']} | {r['mode']} | "
           f"torch {r['torch']}")
+    if 'gemm_gflops' in r:
+        print(f"  GEMM rates: {format_rates(r['gemm_gflops'])}; {r['gflops_per_step']:.1f} "
+              f'GFLOP per step')
     for name in ('mmaction2', 'ours') if 'times' in r else ():
         ts = r['times'][name]
         print(f'  {name:9s} median {r["median_s"][name]:.3f} s  '
@@ -308,6 +448,10 @@ def print_table(r: Dict) -> None:
         if r['mode'] == 'fwd':
             print(f"  max abs diff of outputs: {r['max_abs_diff']:.3g}  "
                   f"(outputs reach {r['ref_abs_max']:.3g})")
+    for name, achieved in r.get('achieved_gflops', {}).items():
+        print(f"  {name:9s} {achieved:.1f} GFLOP/s = {100 * r['gemm_fraction'][name]:.0f}% of "
+              f"the {r['dtype'].split()[0]} GEMM rate "
+              f"({gemm_rate_for(r['gemm_gflops'], r['dtype'].split()[0]):.1f} GFLOP/s)")
     if 'tflops_per_s' in r:
         mfu = r['mfu_vs_bf16_peak']
         print(f"  ours: {r['clips_per_s']:.2f} clips/s, {r['gflops_per_step']:.1f} GFLOP/step, "

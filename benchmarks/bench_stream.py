@@ -7,6 +7,12 @@ so peak memory must not grow with the number of clips; throughput is clips/s and
 multiple of real time (seconds of video per second of compute, a clip covering
 ``clip_len * frame_interval / fps`` seconds).
 
+Precision (``--dtype``, one or several): in inference the model is cast as the tools cast it
+(``precision.cast_for_inference``: the backbone in pure bf16/fp16 or with int8 quantized
+Linear layers, the FAM neck, its memory and the head in fp32); each clips/s figure is printed
+beside the machine's GEMM rate for that precision (``gemm_rates.py``) and the fraction of it
+the whole model (backbone + FAM + head matrix products, counted once in fp32) reaches.
+
 Training (``--mode train``): sequences of K consecutive clips, backbone on all B*K clips,
 ``neck.forward_sequence`` carrying memory through them, a linear head, backward; with
 ``--checkpoint`` the backbone and the FAM layers checkpoint, with ``--dtype bf16`` autocast
@@ -18,6 +24,7 @@ process per point (under a fixed ``MALLOC_MMAP_THRESHOLD_``, see bench_backbone.
 Examples::
 
     python benchmarks/bench_stream.py                                   # CPU fp32, 1/4/16 clips
+    python benchmarks/bench_stream.py --dtype fp32 bf16 int8 --num-clips 4
     python benchmarks/bench_stream.py --device cuda --dtype bf16 --num-clips 1 8 64 256
     python benchmarks/bench_stream.py --device cuda --dtype bf16 --mode train --checkpoint \\
         --num-clips 4 8
@@ -37,6 +44,7 @@ from torch import nn
 from bench_backbone import (  # this folder is sys.path[0] when run as a script
     ARCHS, build_mmaction2, build_ours, device_name, peak_rss_bytes, rss_bytes,
     sync)
+from gemm_rates import format_rates, gemm_rates
 
 
 class Head(nn.Module):
@@ -55,14 +63,37 @@ def build(args):
     torch.manual_seed(0)
     backbone = build_mmaction2(args) if args.backbone == 'mmaction2' else build_ours(args)
     channels = ARCHS[args.arch][0] * 8
-    neck = FAMNeck(in_channels=channels, use_checkpoint=args.checkpoint)
+    neck = FAMNeck(in_channels=channels, use_checkpoint=args.checkpoint,
+                   fused_attention=not args.explicit)
     head = Head(neck.embed_dims, args.num_classes)
     return backbone.to(args.device), neck.to(args.device), head.to(args.device)
 
 
+def cast(args, backbone, neck, head) -> None:
+    """The tools' cast (``precision.cast_for_inference``) of backbone + neck + head."""
+    from video_swin_plugin.precision import cast_for_inference
+    model = nn.Module()
+    model.backbone, model.neck, model.cls_head = backbone, neck, head
+    cast_for_inference(model, args.dtype)
+
+
 def autocast(args):
+    """AMP for training in bf16; inference is cast instead (see :func:`cast`)."""
     return (torch.autocast(torch.device(args.device).type, dtype=torch.bfloat16)
-            if args.dtype == 'bf16' else nullcontext())
+            if args.dtype == 'bf16' and args.mode == 'train' else nullcontext())
+
+
+def flops_per_clip(args) -> float:
+    """Matrix-product FLOPs of one clip (backbone + FAM step + head), counted in fp32 on the
+    explicit-attention twins (torch's counter has no formula for CPU SDPA kernels)."""
+    from torch.utils.flop_counter import FlopCounterMode
+    twin_args = argparse.Namespace(**{**vars(args), 'explicit': True, 'checkpoint': False})
+    backbone, neck, head = build(twin_args)
+    clip = torch.randn(clip_shape(args, args.batch), device=args.device)
+    memory = neck.init_memory(args.batch).detach()
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        head(neck.step(backbone(clip), memory)[0])
+    return float(counter.get_total_flops()) / args.batch
 
 
 def clip_shape(args, n: int):
@@ -73,8 +104,10 @@ def run_stream(args, num_clips: int) -> Dict:
     """Inference over ``num_clips`` clips of ``args.batch`` recordings; per-clip times."""
     backbone, neck, head = build(args)
     backbone.eval(), neck.eval(), head.eval()
+    cast(args, backbone, neck, head)
     torch.manual_seed(1)
     clip = torch.randn(clip_shape(args, args.batch), device=args.device)
+    clip = clip.to(next(backbone.parameters()).dtype)  # the data preprocessor's output dtype
     times = []
     with torch.no_grad(), autocast(args):
         memory = neck.init_memory(args.batch)
@@ -92,6 +125,7 @@ def run_stream(args, num_clips: int) -> Dict:
             sync(args.device)
             times.append(time.perf_counter() - start)
     assert torch.isfinite(logits.float()).all()
+    assert memory.tokens.dtype == torch.float32  # the memory is carried in fp32
     return dict(times=times)
 
 
@@ -152,22 +186,59 @@ def main(argv=None) -> None:
     p.add_argument('--num-clips', type=int, nargs='+', default=[1, 4, 16])
     p.add_argument('--num-classes', type=int, default=5)
     p.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
-    p.add_argument('--dtype', choices=['fp32', 'bf16'], default='fp32', help='bf16: autocast')
+    p.add_argument('--dtype', nargs='+', choices=['fp32', 'bf16', 'fp16', 'int8'],
+                   default=['fp32'],
+                   help='one or several precisions; inference: cast as the tools cast it '
+                   '(backbone only; FAM and head fp32); training: bf16 = autocast (AMP)')
     p.add_argument('--mode', choices=['stream', 'train'], default='stream')
     p.add_argument('--checkpoint', action='store_true', help='checkpointing (train)')
     p.add_argument('--warmup', type=int, default=1)
     p.add_argument('--repeats', type=int, default=1, help='training steps timed per point')
     p.add_argument('--threads', type=int, default=None)
     p.add_argument('--malloc-mmap-threshold', type=int, default=128 * 1024)
+    p.add_argument('--no-memory', action='store_true',
+                   help='time only (no second child measuring peak memory)')
+    p.add_argument('--no-gemm', action='store_true',
+                   help='skip measuring the GEMM rates and the FLOP count')
     p.add_argument('--json', action='store_true')
     p.add_argument('--child', type=int, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     args.drop_path, args.explicit = 0.1, False  # for bench_backbone's builders
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.mode == 'train' and not set(args.dtype) <= {'fp32', 'bf16'}:
+        p.error('training: --dtype fp32 or bf16 (AMP)')
     if args.child is not None:
+        args.dtype = args.dtype[0]
         print(json.dumps(child(args)))
         return
+    gemm, flops = {}, None
+    if not args.no_gemm:
+        gemm = gemm_rates(device=args.device)
+        flops = flops_per_clip(argparse.Namespace(**{**vars(args), 'dtype': 'fp32'}))
+    dtypes = args.dtype
+    for dtype in dtypes:
+        args.dtype = dtype
+        run_points(args, [a for a in sys.argv[1:]], gemm, flops)
+
+
+def _argv_with_dtype(argv, dtype):
+    """``argv`` with its ``--dtype`` values replaced by ``dtype`` (children run one)."""
+    out, skipping = [], False
+    for a in argv:
+        if a == '--dtype':
+            skipping = True
+            continue
+        if skipping and not a.startswith('--'):
+            continue
+        skipping = False
+        out.append(a)
+    return out + ['--dtype', dtype]
+
+
+def run_points(args, argv, gemm, flops) -> None:
+    """One row per number of clips for ``args.dtype``, each point in fresh children."""
+    argv = _argv_with_dtype(argv, args.dtype)
     env = dict(os.environ)
     if args.malloc_mmap_threshold and not args.device.startswith('cuda'):
         env['MALLOC_MMAP_THRESHOLD_'] = str(args.malloc_mmap_threshold)
@@ -175,10 +246,12 @@ def main(argv=None) -> None:
     print(f"{args.arch} ({args.backbone}) + FAM | {args.mode}"
           f"{' +checkpoint' if args.checkpoint else ''} | batch {args.batch} x "
           f"{args.clip_len}x{args.size}x{args.size} | {device_name(args.device)} | {args.dtype}"
-          f" | torch {torch.__version__} | a clip = {clip_sec:.2f} s of video")
+          f" | a clip = {clip_sec:.2f} s of video")
+    if gemm and flops:
+        print(f'  GEMM rates: {format_rates(gemm)}; {flops / 1e9:.1f} GFLOP per clip')
     rows = []
     def run_child(k, child_env):
-        out = subprocess.run([sys.executable, __file__, *sys.argv[1:], '--child', str(k)],
+        out = subprocess.run([sys.executable, __file__, *argv, '--child', str(k)],
                              capture_output=True, text=True, env=child_env, check=False)
         if out.returncode:
             raise RuntimeError(f'child for {k} clips failed:\n{out.stderr[-3000:]}')
@@ -188,7 +261,7 @@ def main(argv=None) -> None:
         # times from a child with the default allocator, memory from one under the fixed
         # mmap threshold (which slows every large allocation)
         r = run_child(k, os.environ)
-        if env is not os.environ and env != dict(os.environ):
+        if env != dict(os.environ) and not args.no_memory:
             mem = run_child(k, env)
             r['peak'], r['rss_before'] = mem['peak'], mem.get('rss_before')
         ts = sorted(r['times'])
@@ -198,15 +271,20 @@ def main(argv=None) -> None:
                    realtime_x=clips / med * clip_sec, peak_gib=r['peak'] / 1024**3)
         if r.get('rss_before') is not None:
             row['rise_gib'] = (r['peak'] - r['rss_before']) / 1024**3
+        if flops and args.mode == 'stream' and args.dtype in gemm:
+            row['gflops_per_s'] = flops * row['clips_per_s'] / 1e9
+            row['gemm_fraction'] = row['gflops_per_s'] / gemm[args.dtype]
         rows.append(row)
         if args.json:
             print(json.dumps({**vars(args), **row, 'device_name': device_name(args.device)}))
         else:
             rise = f", rise {row['rise_gib']:.2f} GiB" if 'rise_gib' in row else ''
             what = 'per clip' if args.mode == 'stream' else 'per step'
+            rate = (f", {row['gflops_per_s']:.1f} GFLOP/s = {100 * row['gemm_fraction']:.0f}% of "
+                    f"the {args.dtype} GEMM rate" if 'gemm_fraction' in row else '')
             print(f"  clips {k:4d}: {med:.3f} s {what} (median), {row['clips_per_s']:.2f} "
-                  f"clips/s, {row['realtime_x']:.1f}x real time, peak {row['peak_gib']:.2f} "
-                  f"GiB{rise}")
+                  f"clips/s, {row['realtime_x']:.1f}x real time{rate}, peak "
+                  f"{row['peak_gib']:.2f} GiB{rise}")
 
 
 if __name__ == '__main__':

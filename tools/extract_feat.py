@@ -2,6 +2,7 @@
 
     python tools/extract_feat.py CONFIG CHECKPOINT VIDEOS... --out feats/k400_val
         [--stage backbone|neck|0|1|2|3] [--pooling avg|max|avgmax] [--device cuda]
+        [--dtype auto|fp32|bf16|fp16|int8]
         [--per-clip --clip-len 32 --frame-interval 2 --stride-sec 2.0] [--cfg-options ...]
 
 VIDEOS are video files, or text files listing one video per line (an optional second column,
@@ -33,6 +34,7 @@ from video_swin_plugin.apis.frames import (frame_steps_from_pipeline,  # noqa: E
 from video_swin_plugin.clip_grid import ClipSchedule  # noqa: E402
 from video_swin_plugin.apis.inference import init_recognizer  # noqa: E402
 from video_swin_plugin.errors import ConfigError, UsageError  # noqa: E402
+from video_swin_plugin.precision import choose_precision  # noqa: E402
 
 VIDEO_EXTENSIONS = ('.mp4', '.avi', '.mkv', '.mov', '.webm', '.m4v', '.mpg', '.mpeg')
 
@@ -50,6 +52,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--pooling', default='avg', choices=POOLINGS,
                         help='over time and space (avgmax: both, concatenated)')
     cli.add_device_arg(parser)
+    cli.add_dtype_arg(parser)
     parser.add_argument('--per-clip', action='store_true',
                         help='one embedding per clip through the streaming reader')
     parser.add_argument('--clip-len', type=int, help='per clip: frames (default: the config\'s)')
@@ -70,6 +73,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     cli.at_least('--frame-interval', args.frame_interval, 1)
     cli.positive('--stride-sec', args.stride_sec)
     cli.check_device(args.device)
+    args.precision = choose_precision(args.dtype, args.device)
     return args
 
 
@@ -106,7 +110,9 @@ def main(argv=None) -> int:
     args.config = cli.config_file(args.config)
     cli.existing_file(args.checkpoint, 'checkpoint file')
     videos = read_video_list(args.videos, args.video_root)
-    model = init_recognizer(args.config, args.checkpoint, args.device, args.cfg_options)
+    model = init_recognizer(args.config, args.checkpoint, args.device, args.cfg_options,
+                            dtype=args.precision)
+    print(f'precision: {model.precision}', file=sys.stderr)
     cfg = model.cfg
     pipeline = pipeline_from_config(cfg)
     embedder = VideoEmbedder(model, pipeline, args.stage, args.pooling)

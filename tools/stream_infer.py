@@ -2,7 +2,7 @@
 
     python tools/stream_infer.py CONFIG CHECKPOINT VIDEO_OR_DIR... --out-dir DIR \\
         [--labels ann.csv] [--session REGEX] [--smooth 9 --smooth-mode centred --min-bout 0]
-        [--device cuda] [--cfg-options k=v ...]
+        [--device cuda] [--dtype auto|fp32|bf16|fp16|int8] [--cfg-options k=v ...]
         [--epoch-sec 30] [--start 2024-05-01T22:00 | --start-from-name REGEX FORMAT]
         [--lights-off 22:00 --lights-on 06:00] [--smooth hmm --transitions-from ann.csv
         --forbid awake->rem] [--edf-stage rem="Sleep stage R"] [--boris]
@@ -36,6 +36,7 @@ from video_swin_plugin import cli  # noqa: E402
 from video_swin_plugin.apis.streaming import StreamingClassifier  # noqa: E402
 from video_swin_plugin.clip_grid import ClipSchedule  # noqa: E402
 from video_swin_plugin.errors import UsageError  # noqa: E402
+from video_swin_plugin.precision import choose_precision  # noqa: E402
 from video_swin_plugin.staging import Smoothing, StreamJob  # noqa: E402
 from video_swin_plugin.staging.claims import STALE_SEC  # noqa: E402
 from video_swin_plugin.staging.inputs import find_videos  # noqa: E402
@@ -124,6 +125,7 @@ def parse_args(argv=None):
     p.add_argument('--frame-interval', type=int, help="override the config's frame_interval")
     p.add_argument('--stride', type=float, help="override the config's clip stride (s)")
     cli.add_device_arg(p)
+    cli.add_dtype_arg(p)
     cli.add_cfg_options_arg(p)
     p.add_argument('--threads', type=int,
                    help='torch CPU threads (1 often wins on a busy or 2-core machine; '
@@ -165,6 +167,7 @@ def parse_args(argv=None):
             raise UsageError(f'--session {args.session!r} is not a regular expression: '
                              f'{e}') from None
     args.device = cli.check_device(cli.worker_device(args.device))  # torchrun: its GPU
+    args.precision = choose_precision(args.dtype, args.device)
     return args
 
 
@@ -178,7 +181,8 @@ def main(argv=None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     clf = StreamingClassifier(args.config, args.checkpoint, device=args.device,
-                              cfg_options=args.cfg_options)
+                              cfg_options=args.cfg_options, dtype=args.precision)
+    print(f'precision: {clf.precision}', file=sys.stderr, flush=True)
     if args.clip_len or args.frame_interval or args.stride:
         s = clf.schedule
         clf.schedule = ClipSchedule(args.clip_len or s.clip_len,

@@ -1,6 +1,7 @@
 """Test a recognizer checkpoint on a config's test set (mmaction2's tools/test.py shape).
 
     python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--dump results.pkl] [--cfg-options ...]
+    [--dtype fp32|auto|bf16|fp16|int8]
     bash tools/dist_test.sh CONFIG CHECKPOINT GPUS [same options]   (torchrun)
 
 Prints the test metrics (top-1/top-5 accuracy for the Swin configs), over all ranks' samples
@@ -8,6 +9,9 @@ when distributed (rank 0 prints). Official Video Swin files load as they are; ev
 edits the config. Distributed runs use the config's ``dist_cfg`` (nccl) on GPUs; without CUDA,
 gloo and a CPU DDP (``compat.prepare_distributed``). Exit status 0, or 2 with one ``error:``
 line for bad input. Like mmaction2's tool, no ``--device``: the Runner places the model.
+``--dtype`` runs the backbone in another precision (an ``InferencePrecisionHook`` casts the model
+once the checkpoint is loaded); it defaults to fp32 here, so the metrics are the trained
+model's unless a reduced precision is asked for (to measure what it costs).
 """
 import argparse
 import os
@@ -20,8 +24,8 @@ from mmengine.runner import Runner
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))  # a checkout without install
 import video_swin_plugin.registry  # noqa: E402,F401  (registers the plugin scope; compat fixes)
-import video_swin_plugin.engine  # noqa: E402,F401
 from video_swin_plugin import cli, compat  # noqa: E402
+from video_swin_plugin.engine import InferencePrecisionHook  # noqa: E402
 from video_swin_plugin.engine.config_check import merge_cfg_options  # noqa: E402
 from video_swin_plugin.errors import UsageError  # noqa: E402
 
@@ -34,6 +38,7 @@ def parse_args(argv=None) -> argparse.Namespace:
                         '(default: ./work_dirs/<config name>)')
     parser.add_argument('--dump', help='also save the predictions to this .pkl file')
     cli.add_cfg_options_arg(parser)
+    cli.add_dtype_arg(parser, default='fp32')
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
                         default='none', help='job launcher (dist_test.sh: pytorch)')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
@@ -53,6 +58,8 @@ def merge_args(cfg: Config, args: argparse.Namespace) -> Config:
     if not osp.isfile(args.checkpoint):
         raise FileNotFoundError(f'checkpoint file not found: {args.checkpoint}')
     cfg.load_from = args.checkpoint
+    cfg.custom_hooks = list(cfg.get('custom_hooks', None) or []) + [
+        dict(type='InferencePrecisionHook', dtype=args.dtype)]
     if args.dump is not None:
         if not args.dump.endswith(('.pkl', '.pickle')):
             raise UsageError(f'--dump must name a .pkl file, got {args.dump}')
@@ -67,8 +74,12 @@ def test_metrics(args: argparse.Namespace) -> dict:
     args.config = cli.config_file(args.config)
     cfg = merge_args(Config.fromfile(args.config), args)
     compat.prepare_distributed(cfg)  # torchrun without CUDA: gloo, CPU DDP
-    metrics = Runner.from_cfg(cfg).test()
+    runner = Runner.from_cfg(cfg)
+    metrics = runner.test()
     if is_main_process():  # every rank has the metrics of all; one prints them
+        precision = next(h.precision for h in runner.hooks
+                         if isinstance(h, InferencePrecisionHook))
+        print(f'precision: {precision}', file=sys.stderr)
         print('test metrics: ' + ', '.join(f'{k}={v:.4f}' if isinstance(v, float) else
                                            f'{k}={v}' for k, v in metrics.items()))
     return metrics

@@ -1,5 +1,5 @@
-"""What the command-line tools in ``tools/`` share: the device and ``--cfg-options`` flags,
-checks of option values, and one way to end.
+"""What the command-line tools in ``tools/`` share: the ``--device``, ``--dtype`` and
+``--cfg-options`` flags, checks of option values, and one way to end.
 
 Every tool ends with ``sys.exit(cli.run(main))``. ``main(argv)`` returns the exit status (0 ok;
 1 and 3 where a tool defines them) and raises on bad input; :func:`run` prints a user error as
@@ -44,6 +44,17 @@ def add_cfg_options_arg(parser: argparse.ArgumentParser) -> None:
                         metavar='KEY=VALUE',
                         help='override config settings (nested keys with dots, lists as '
                         'key="[a,b]"); an unknown key path is an error')
+
+
+def add_dtype_arg(parser: argparse.ArgumentParser, default: str = 'auto') -> None:
+    """``--dtype {auto,fp32,bf16,fp16,int8}``: the backbone's compute precision (see
+    :mod:`video_swin_plugin.precision`); resolve it with ``precision.choose_precision``."""
+    from .precision import DTYPES
+    parser.add_argument('--dtype', choices=DTYPES, default=default,
+                        help='compute precision of the backbone (neck, memory and head stay '
+                        'fp32). auto: bf16 on CPUs with AVX512-BF16/AMX and on GPUs with bf16, '
+                        'fp16 on older GPUs, fp32 otherwise; int8: quantized Linear layers, '
+                        f'CPU only. Default: {default}')
 
 
 def check_device(device: str) -> str:

@@ -45,3 +45,7 @@ class VideoReadError(PluginError, ValueError):
 
 class RecordingTooShortError(VideoReadError):
     """A video shorter than one clip of the grid; the message names it and both lengths."""
+
+
+class NonFiniteClipError(PluginError, ValueError):
+    """A clip whose pixel values include NaN or Inf; the message says which clip."""

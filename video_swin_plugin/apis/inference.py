@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from ..errors import AnnotationError, ConfigError, VideoReadError
+from ..precision import Precision, cast_for_inference
 
 PACKAGE_ROOT = Path(__file__).resolve().parents[1]  # .../video_swin_plugin
 ConfigLike = Union[str, os.PathLike, 'mmengine.Config']  # noqa: F821
@@ -66,9 +67,14 @@ def _load_config(config: ConfigLike, cfg_options: Optional[Dict] = None):
 
 
 def init_recognizer(config: ConfigLike, checkpoint: Optional[str] = None, device: str = 'cpu',
-                    cfg_options: Optional[Dict] = None) -> nn.Module:
+                    cfg_options: Optional[Dict] = None, *,
+                    dtype: Union[str, Precision] = 'fp32') -> nn.Module:
     """The config's recognizer, ``checkpoint`` loaded strictly (mismatched keys are named), in
-    eval mode on ``device``; the config is kept as ``model.cfg``."""
+    eval mode on ``device``, its backbone in ``dtype`` (one of
+    :data:`video_swin_plugin.precision.DTYPES`; ``'auto'``: what the device runs fastest; see
+    :func:`~video_swin_plugin.precision.cast_for_inference`). The config is kept as
+    ``model.cfg``, the precision applied (with the reason for an ``'auto'`` choice) as
+    ``model.precision``."""
     from mmengine.registry import init_default_scope
 
     from .. import registry  # noqa: F401  (plugin scope; compat allow-lists Runner files)
@@ -86,7 +92,9 @@ def init_recognizer(config: ConfigLike, checkpoint: Optional[str] = None, device
                     if any('norm3' in k for k in state_dict) else '')
             raise CheckpointMismatchError(f'{e}{hint}') from None
     model.cfg = cfg
-    return model.to(device).eval()
+    model = model.to(device).eval()
+    model.precision = cast_for_inference(model, dtype)
+    return model
 
 
 def _check_video(video: Union[str, os.PathLike]) -> str:

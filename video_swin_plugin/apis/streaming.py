@@ -12,7 +12,7 @@ The resumable job that stages whole folders of recordings into files is
 import hashlib
 import json
 from dataclasses import dataclass
-from typing import Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
@@ -20,16 +20,19 @@ import torch
 from ..clip_grid import ClipSchedule, schedule_from_config
 from ..errors import ConfigError
 from ..models.necks.recurrent import FAMMemory, StreamingRecognizer
+from ..precision import Precision, model_precision, value_bytes
 from ..video_reader import ClipReader, prefetch
 from .frames import FrameTransform
 from .inference import class_names, init_recognizer
 
 
 def build_model(config, checkpoint: Optional[str] = None, device: str = 'cpu',
-                cfg_options: Optional[Dict] = None):
-    """The project's ``init_recognizer`` (strict load, mismatched keys named), in eval mode;
-    the recognizer must be able to stream (``init_memory``/``predict_clip``)."""
-    model = init_recognizer(config, checkpoint, device, cfg_options)
+                cfg_options: Optional[Dict] = None, dtype: Union[str, Precision] = 'fp32'):
+    """The project's ``init_recognizer`` (strict load, mismatched keys named), in eval mode,
+    its backbone in ``dtype`` (see :func:`video_swin_plugin.precision.cast_for_inference`; the
+    choice is ``model.precision``); the recognizer must be able to stream
+    (``init_memory``/``predict_clip``)."""
+    model = init_recognizer(config, checkpoint, device, cfg_options, dtype=dtype)
     if not isinstance(model, StreamingRecognizer):
         raise ConfigError(f'{type(model).__name__} has no init_memory/predict_clip; streaming '
                           'needs a recognizer like SequenceRecognizer3D')
@@ -65,6 +68,11 @@ class StreamingClassifier:
         schedule (ClipSchedule, optional): overrides the config's clip grid.
         queue_size (int): decoded clips kept ready ahead of the model. Defaults to 4.
         cfg_options (dict, optional): config overrides, as ``--cfg-options``.
+        dtype (str): the backbone's precision, one of
+            :data:`video_swin_plugin.precision.DTYPES` (``'auto'``: what the device runs
+            fastest); the memory is carried in fp32 whatever it is. The choice is
+            :attr:`precision` (with its reason) and :attr:`dtype` (its name). Defaults to
+            ``'fp32'``.
 
     Example::
 
@@ -75,8 +83,9 @@ class StreamingClassifier:
 
     def __init__(self, config=None, checkpoint: Optional[str] = None, device: str = 'cpu',
                  schedule: Optional[ClipSchedule] = None, queue_size: int = 4, *,
-                 cfg_options: Optional[Dict] = None) -> None:
-        model = build_model(config, checkpoint, device, cfg_options)
+                 cfg_options: Optional[Dict] = None,
+                 dtype: Union[str, Precision] = 'fp32') -> None:
+        model = build_model(config, checkpoint, device, cfg_options, dtype)
         cfg = model.cfg
         self._setup(model, class_names(cfg, model.cls_head.num_classes),
                     schedule or schedule_from_config(cfg), FrameTransform.from_config(cfg),
@@ -84,6 +93,8 @@ class StreamingClassifier:
 
     def _setup(self, model, classes, schedule, transform, device, queue_size) -> None:
         self.model = model.eval()
+        self.precision = getattr(model, 'precision', None) or Precision(
+            model_precision(model), 'as built')
         self.device = torch.device(device)
         self.schedule = schedule
         self.transform = transform
@@ -98,6 +109,11 @@ class StreamingClassifier:
         clf = cls.__new__(cls)
         clf._setup(model, classes, schedule, transform or FrameTransform(), device, queue_size)
         return clf
+
+    @property
+    def dtype(self) -> str:
+        """The backbone's precision: ``'fp32'``, ``'bf16'``, ``'fp16'`` or ``'int8'``."""
+        return self.precision.name
 
     def init_memory(self) -> Optional[FAMMemory]:
         """The state at the start of a recording (the model's learned initial memory)."""
@@ -122,6 +138,9 @@ class StreamingClassifier:
             max_clips (int, optional): stop after this many clips.
             reader (ClipReader, optional): one made by :meth:`reader` (to read its ``info``
                 and ``errors``).
+
+        A clip with NaN or Inf pixel values is reported like an unreadable clip (``skipped``
+        says so) and the memory goes on unchanged.
 
         Raises:
             VideoReadError: the file cannot be opened as a video (the message names it).
@@ -170,12 +189,14 @@ class StreamingClassifier:
         return out
 
     def fingerprint(self) -> str:
-        """A hash of the weights, classes, clip grid and frame transforms: what decides the
-        per-clip outputs (a resumed run must have the same)."""
+        """A hash of the weights, classes, clip grid, frame transforms and precision: what
+        decides the per-clip outputs (a resumed run must have the same)."""
         h = hashlib.sha1()
         for key, value in sorted(self.model.state_dict().items()):
             h.update(key.encode())
-            h.update(value.detach().cpu().contiguous().numpy().tobytes())
+            h.update(value_bytes(value))
+        if self.dtype != 'fp32':  # fp32 runs keep the fingerprints they had before
+            h.update(self.dtype.encode())
         h.update(json.dumps([self.classes, self.schedule.to_dict(),
                              getattr(self.transform, 'steps', repr(self.transform))],
                             sort_keys=True, default=str).encode())

@@ -94,7 +94,9 @@ class StreamJob(RecordingSteps):
         self.input_names = [name for _, name in videos]
         carry = bool(session_pattern)
         self.sleep.begin(videos, session_pattern)  # clock starts, before any file is staged
-        report = dict(videos=[], ignored=inputs.ignored, stopped=False)
+        precision = getattr(self.clf, 'precision', None)  # the backbone's, and why
+        report = dict(videos=[], ignored=inputs.ignored, stopped=False,
+                      precision=str(precision) if precision is not None else 'fp32')
         started = time.time()
         report['stopped'] = self._stage_sessions(group_sessions(videos, session_pattern),
                                                  report, carry)

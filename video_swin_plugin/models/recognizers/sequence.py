@@ -7,6 +7,8 @@ from mmaction.models.recognizers.base import BaseRecognizer
 from mmaction.structures import ActionDataSample
 from mmengine.structures import LabelData
 
+from ...errors import NonFiniteClipError
+from ...precision import floating_dtype as _floating_dtype
 from ...registry import MODELS
 from ..necks.recurrent import FAMMemory, RecurrentNeck
 
@@ -198,13 +200,30 @@ class SequenceRecognizer3D(BaseRecognizer):
     def normalize_clip(self, inputs: torch.Tensor) -> torch.Tensor:
         """Raw RGB 0-255 clips ``(N, C, T, H, W)`` -> the backbone's input, with the
         ``mean``/``std`` of this model's ``data_preprocessor`` (its ``to_rgb`` is not applied:
-        the inputs are RGB already)."""
+        the inputs are RGB already). Normalised in fp32, then cast to the dtype of the
+        backbone's weights (so a model moved to bf16/fp16 gets bf16/fp16 input)."""
         dp = self.data_preprocessor
         device = next(self.parameters()).device
         x = inputs.to(device=device, dtype=torch.float32)
         if getattr(dp, '_enable_normalize', False):
-            x = (x - dp.mean.view(-1, 1, 1, 1)) / dp.std.view(-1, 1, 1, 1)
-        return x
+            x = (x - dp.mean.float().view(-1, 1, 1, 1)) / dp.std.float().view(-1, 1, 1, 1)
+        return x.to(_floating_dtype(self.backbone))
+
+    @staticmethod
+    def check_finite(inputs: torch.Tensor) -> None:
+        """:class:`NonFiniteClipError` naming the clips ``(N, C, T, H, W)`` with NaN or Inf
+        pixel values (one would turn the memory NaN for the rest of the recording)."""
+        if not inputs.is_floating_point():
+            return
+        bad = ~torch.isfinite(inputs).flatten(1).all(dim=1)  # N
+        if bad.any():
+            clips = bad.nonzero().flatten().tolist()
+            counts = (~torch.isfinite(inputs[clips])).flatten(1).sum(dim=1).tolist()
+            raise NonFiniteClipError(
+                'NaN or Inf pixel values in clip ' + ', '.join(
+                    f'{i} of the batch ({n} of {inputs[0].numel()} values)'
+                    for i, n in zip(clips, counts)) + '; the clip is refused and the memory '
+                'is left as it was')
 
     @torch.no_grad()
     def predict_clip(self, inputs: torch.Tensor, memory: Optional[FAMMemory]
@@ -219,15 +238,30 @@ class SequenceRecognizer3D(BaseRecognizer):
                 the previous call; None for a memoryless model.
 
         Returns:
-            (scores Tensor[N, num_classes] softmax probabilities, new memory). Call
-            ``model.eval()`` first; nothing is stored on the model.
+            (scores Tensor[N, num_classes] softmax probabilities in fp32, new memory in the
+            dtype ``memory`` came in). Call ``model.eval()`` first; nothing is stored on the
+            model. Works with the model in any precision (``model.to(torch.bfloat16)``, or
+            :func:`video_swin_plugin.precision.cast_for_inference`).
+
+        Raises:
+            NonFiniteClipError: a clip with NaN or Inf pixels (nothing is computed; the
+                ``memory`` passed in stays the memory to continue from).
         """
         if inputs.ndim != 5:
             raise ValueError('predict_clip expects ONE clip per recording, (N, C, T, H, W); '
                              f'got shape {tuple(inputs.shape)}')
+        self.check_finite(inputs)
         x = self._backbone(self.normalize_clip(inputs))
         if self.with_memory:
-            x, memory = self.neck.step(x, memory)
+            neck_dtype = _floating_dtype(self.neck)
+            x = x.to(neck_dtype)
+            if isinstance(memory, FAMMemory):
+                # the neck computes in its own dtype; the memory goes back in the caller's
+                given = memory.tokens.dtype
+                x, memory = self.neck.step(x, memory.to(neck_dtype))
+                memory = memory.to(given)
+            else:
+                x, memory = self.neck.step(x, memory)  # the neck names what it expects
         elif self.with_neck:
             x, _ = self.neck(x)
         return F.softmax(self.cls_head(x).float(), dim=-1), memory
