@@ -55,7 +55,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def merge_args(cfg: Config, args: argparse.Namespace) -> Config:
     """Apply the command-line flags to ``cfg``; nothing else is changed."""
-    merge_cfg_options(cfg, args.cfg_options)
+    merge_cfg_options(cfg, args.cfg_options, set_by={'launcher': '--launcher'})
     cfg.launcher = args.launcher
     if args.work_dir is not None:
         cfg.work_dir = args.work_dir

@@ -56,13 +56,13 @@ def load_label_map(path: Union[str, os.PathLike],
 def _load_config(config: ConfigLike, cfg_options: Optional[Dict] = None):
     from mmengine.config import Config
 
-    from ..engine.config_check import merge_cfg_options
+    from ..engine.config_check import INFERENCE_SET_BY, merge_cfg_options
     from ..model_zoo import resolve_config
     if isinstance(config, (str, os.PathLike)):
         # a path, or a config name ('swin_tiny_patch244_window877_kinetics400_1k') resolved in
         # the package's configs/ and demo/; FileNotFoundError names it otherwise
         config = Config.fromfile(resolve_config(config))
-    merge_cfg_options(config, cfg_options)
+    merge_cfg_options(config, cfg_options, set_by=INFERENCE_SET_BY)
     return config
 
 

@@ -9,6 +9,11 @@ mmengine merges ``--cfg-options a.b.c=v`` silently, so a typo (``model.backbone.
   key of mmengine's ``Runner``, or an ``__init__`` argument of the class named by the dict's
   ``type`` (looked up in the plugin's registries); dicts without ``type`` (e.g. ``env_cfg``)
   take any new key.
+
+:func:`merge_cfg_options` then merges them, making each top-level key the tools accept do what it
+says: ``max_epochs`` becomes ``train_cfg.max_epochs`` (stretching the schedulers that ended
+with training), and a key the calling tool sets from its own arguments (``launcher`` from
+``--launcher``, ``load_from`` from tools/test.py's CHECKPOINT) is rejected, naming what to use.
 """
 import inspect
 from typing import Any, Mapping, Optional
@@ -17,9 +22,17 @@ from mmengine.runner import Runner
 
 from ..errors import UnknownConfigKeyError
 
-RUNNER_KEYS = set(inspect.signature(Runner.__init__).parameters) - {'self'}
-# top-level keys the plugin's tools read besides Runner's
-EXTRA_TOP_LEVEL_KEYS = {'label_map', 'launcher', 'resume', 'load_from', 'work_dir', 'max_epochs'}
+# ``cfg`` is no key a config can set: Runner.from_cfg passes the config itself as it
+RUNNER_KEYS = set(inspect.signature(Runner.__init__).parameters) - {'self', 'cfg'}
+# top-level keys the plugin reads besides Runner's: label_map (class names: apis.inference,
+# the collapse warning), max_epochs (see merge_cfg_options)
+EXTRA_TOP_LEVEL_KEYS = {'label_map', 'max_epochs'}
+# what a model built outside the Runner (apis.inference.init_recognizer: classify,
+# stream_infer, extract_feat, export_onnx, ...) would silently ignore
+INFERENCE_SET_BY = {'launcher': 'tools/train.py or tools/test.py --launcher',
+                    'resume': 'tools/train.py --resume',
+                    'load_from': 'the checkpoint argument',
+                    'work_dir': "the tool's output options"}
 
 
 def _registries() -> list:
@@ -111,9 +124,53 @@ def check_cfg_options(cfg: Mapping, options: Optional[Mapping[str, Any]]) -> Non
             node, path = node[part], f'{path}.{part}'.lstrip('.')
 
 
-def merge_cfg_options(cfg, options: Optional[Mapping[str, Any]]) -> None:
-    """:func:`check_cfg_options` then ``cfg.merge_from_dict(options)``."""
-    if options:
-        check_cfg_options(cfg, options)
-        cfg.merge_from_dict(options)
+def _stretch_schedulers(cfg, old: Any, new: Any) -> None:
+    """Schedulers written to end with training (``end`` or ``T_max`` equal to the old
+    ``train_cfg.max_epochs``) end with the new one; warm-ups and the like keep their length.
+    Schedulers without ``end`` already follow ``train_cfg`` (mmengine fills it in)."""
+    schedulers = cfg.get('param_scheduler', None)
+    if schedulers is None or old is None or old == new:
+        return
+    for sched in schedulers if isinstance(schedulers, (list, tuple)) else [schedulers]:
+        if not isinstance(sched, Mapping) or not sched.get('by_epoch', True):
+            continue
+        for key in ('end', 'T_max'):
+            if sched.get(key, None) == old:
+                sched[key] = new
 
+
+def merge_cfg_options(cfg, options: Optional[Mapping[str, Any]],
+                      set_by: Optional[Mapping[str, str]] = None) -> None:
+    """:func:`check_cfg_options` then ``cfg.merge_from_dict(options)``.
+
+    ``max_epochs`` at the top level is taken as ``train_cfg.max_epochs`` (a config's top-level
+    variable is resolved when the file is read, so setting it later changes nothing), and a new
+    ``train_cfg.max_epochs`` moves the end of every epoch-based scheduler that ended at the old
+    one. Both given is an error naming both.
+
+    Args:
+        set_by (Mapping[str, str], optional): top-level keys the caller sets itself (from its
+            own arguments, after this merge), each mapped to what sets it; an option under one
+            of them would be overwritten, so it is an error naming that instead.
+    """
+    if not options:
+        return
+    options = dict(options)
+    for key in options:
+        top = key.split('.')[0]
+        if set_by and top in set_by:
+            raise UnknownConfigKeyError(f'--cfg-options {key}: {top!r} is set by '
+                                        f'{set_by[top]}, not by the config; use that instead')
+    if 'max_epochs' in options:
+        if 'train_cfg.max_epochs' in options:
+            raise UnknownConfigKeyError('--cfg-options: max_epochs and train_cfg.max_epochs '
+                                        'both given; give one (they are the same setting)')
+        options['train_cfg.max_epochs'] = options.pop('max_epochs')
+    check_cfg_options(cfg, options)
+    old = (cfg.get('train_cfg', None) or {}).get('max_epochs', None)
+    cfg.merge_from_dict(options)
+    if 'train_cfg.max_epochs' in options:
+        new = options['train_cfg.max_epochs']
+        _stretch_schedulers(cfg, old, new)
+        if cfg.get('max_epochs', None) is not None:
+            cfg.max_epochs = new  # the config's own variable, for anything that reads it later
