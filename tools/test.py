@@ -12,6 +12,9 @@ line for bad input. Like mmaction2's tool, no ``--device``: the Runner places th
 ``--dtype`` runs the backbone in another precision (an ``InferencePrecisionHook`` casts the model
 once the checkpoint is loaded); it defaults to fp32 here, so the metrics are the trained
 model's unless a reduced precision is asked for (to measure what it costs).
+A ``CollapseWarningHook`` warns (log and stderr) when the predictions look collapsed: one
+label for >= 99% of the clips, or class probabilities that hardly vary; the exit status is
+unchanged.
 """
 import argparse
 import os
@@ -25,7 +28,8 @@ from mmengine.runner import Runner
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))  # a checkout without install
 import video_swin_plugin.registry  # noqa: E402,F401  (registers the plugin scope; compat fixes)
 from video_swin_plugin import cli, compat  # noqa: E402
-from video_swin_plugin.engine import InferencePrecisionHook  # noqa: E402
+from video_swin_plugin.engine import (CollapseWarningHook, InferencePrecisionHook,  # noqa: E402
+                                      with_collapse_warning)
 from video_swin_plugin.engine.config_check import merge_cfg_options  # noqa: E402
 from video_swin_plugin.errors import UsageError  # noqa: E402
 
@@ -60,7 +64,7 @@ def merge_args(cfg: Config, args: argparse.Namespace) -> Config:
     if not osp.isfile(args.checkpoint):
         raise FileNotFoundError(f'checkpoint file not found: {args.checkpoint}')
     cfg.load_from = args.checkpoint
-    cfg.custom_hooks = list(cfg.get('custom_hooks', None) or []) + [
+    cfg.custom_hooks = with_collapse_warning(cfg.get('custom_hooks', None)) + [
         dict(type='InferencePrecisionHook', dtype=args.dtype)]
     if args.dump is not None:
         if not args.dump.endswith(('.pkl', '.pickle')):
@@ -82,6 +86,9 @@ def test_metrics(args: argparse.Namespace) -> dict:
         precision = next(h.precision for h in runner.hooks
                          if isinstance(h, InferencePrecisionHook))
         print(f'precision: {precision}', file=sys.stderr)
+        for hook in runner.hooks:  # also logged; here too, for a stderr read on its own
+            if isinstance(hook, CollapseWarningHook) and hook.message:
+                print(f'warning: {hook.message}', file=sys.stderr)
         print('test metrics: ' + ', '.join(f'{k}={v:.4f}' if isinstance(v, float) else
                                            f'{k}={v}' for k, v in metrics.items()))
     return metrics

@@ -7,7 +7,8 @@ Every flag only edits the config; the Runner does the rest. The plugin is import
 config with ``default_scope='video_swin_plugin'`` (or ``type='video_swin_plugin.X'``) builds.
 Distributed runs use the config's ``dist_cfg`` (nccl) on GPUs; without CUDA, gloo and a CPU DDP
 (``compat.prepare_distributed``). Exit status 0, or 2 with one ``error:`` line for bad input.
-Like mmaction2's tool, no ``--device``: the Runner places the model.
+Like mmaction2's tool, no ``--device``: the Runner places the model. Validation warns when the
+predictions look collapsed (``CollapseWarningHook``).
 """
 import argparse
 import os
@@ -21,8 +22,8 @@ from mmengine.runner import Runner
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))  # a checkout without install
 import video_swin_plugin.registry  # noqa: E402,F401  (registers the plugin scope; compat fixes)
-import video_swin_plugin.engine  # noqa: E402,F401
 from video_swin_plugin import cli, compat  # noqa: E402
+from video_swin_plugin.engine import with_collapse_warning  # noqa: E402
 from video_swin_plugin.engine.config_check import merge_cfg_options  # noqa: E402
 from video_swin_plugin.errors import UsageError  # noqa: E402
 
@@ -63,6 +64,7 @@ def merge_args(cfg: Config, args: argparse.Namespace) -> Config:
         cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
     if args.no_validate:
         cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None
+    cfg.custom_hooks = with_collapse_warning(cfg.get('custom_hooks', None))  # at validation
     wrapper = cfg.optim_wrapper.get('type', 'OptimWrapper')
     if args.amp:
         if not torch.cuda.is_available():
