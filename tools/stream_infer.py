@@ -22,7 +22,9 @@ Exit status: 0 when every scheduled clip of every input was scored; 1 when anyth
 unreadable, too short or failed (each named, with its time range, on stderr and in
 DIR/run_report.json); 2 with one ``error:`` line for a usage error (a missing file, a bad
 option value, outputs that would replace someone else's files); 3 when --max-clips stopped
-the run (rerun to continue).
+the run (rerun to continue). A recording whose model output looks collapsed (one label for >= 99%
+of its clips, or class probabilities that hardly vary) is warned about on stderr and in its
+summary JSON's and the run report's ``warnings``, without changing the exit status.
 """
 import argparse
 import os.path as osp
@@ -207,6 +209,8 @@ def main(argv=None) -> int:
             detail = f"staged by {v['staged_by']}"
         if v.get('skipped_clips'):
             detail = f"{v['skipped_clips']} clips unreadable" + (f'; {detail}' if detail else '')
+        if v.get('warnings'):  # a collapsed model output (the summary JSON has it too)
+            detail = '; '.join(v['warnings'] + ([detail] if detail else []))
         print(f"{v['status']:>11}  {v['video']}" + (f'  ({detail})' if detail else ''))
     if found.ignored:
         print(f'{len(found.ignored)} files without a video extension ignored (listed in '

@@ -15,6 +15,7 @@ import numpy as np
 
 from ..apis.streaming import NON_FINITE
 from ..errors import RecordingTooShortError
+from ..evaluation.collapse import collapse_warning
 from ..models.necks.recurrent import FAMMemory
 from ..video_reader import ClipReader, prefetch
 from .agreement import agreement_block
@@ -70,11 +71,13 @@ class RecordingSteps:
                 f'clip spans {self.clf.schedule.span} frames '
                 f'({self.clf.schedule.span / state.info["fps"]:.2f} s)')
         state.errors = [asdict(e) for e in reader.errors][:MAX_ERRORS_KEPT]
-        self.finish(path, name, files, state,
-                    read_rows(files['part'], self.clf.classes, smoothed=False))
+        warnings = self.finish(path, name, files, state,
+                               read_rows(files['part'], self.clf.classes, smoothed=False))
         os.unlink(files['part'])
         entry.update(status='done', skipped_clips=sum(s['clips'] for s in state.skipped),
                      unreadable=state.skipped[:20], staged_by=WORKER)
+        if warnings:
+            entry['warnings'] = warnings
         self._log_skipped(name, state)
         return Outcome(state.memory if carry else None, state.fingerprint)
 
@@ -196,8 +199,9 @@ class RecordingSteps:
         return end, reader
 
     def finish(self, path: str, name: str, files: RecordingOutputs, state: ResumeState,
-               table: ClipTable) -> None:
-        """Smooth, summarise and write the CSV, summary and hypnogram; then mark done."""
+               table: ClipTable) -> list:
+        """Smooth, summarise and write the CSV, summary and hypnogram; then mark done.
+        Returns the summary's ``warnings`` (a collapsed model output, logged here too)."""
         classes, sched = self.clf.classes, self.clf.schedule
         stride = sched.clip_stride_sec
         n = int(state.next_clip)
@@ -211,6 +215,10 @@ class RecordingSteps:
         smoothed = self.sleep.clip_stages(dense_probs, valid, smoothed)  # --smooth hmm
         summary = recording_summary(name, path, state, sched, self.smoothing, min_bout, raw,
                                     smoothed, classes)
+        collapsed = collapse_warning(table.probs, classes)  # the raw per-clip probabilities
+        if collapsed is not None:
+            summary['warnings'] = [collapsed]
+            self.log(f'WARNING {name}: {collapsed}')
         if self.truth is not None:
             summary['agreement'] = agreement_block(
                 self.truth, self.labels_path, name, path, self.input_names, sched,
@@ -222,6 +230,7 @@ class RecordingSteps:
         atomic_write_bytes(files['png'], png)
         state.done, state.post = True, self._post_settings()
         state.save(files['state'])
+        return summary.get('warnings', [])
 
     # ---- helpers ---------------------------------------------------------------------------
     def _post_settings(self) -> dict:
@@ -239,11 +248,14 @@ class RecordingSteps:
             entry.update(status='done', note='finished earlier, not recomputed',
                          clips=state.next_clip)
             self.log(f'{name}: finished earlier, skipped')
+            warnings = summary.get('warnings', [])
         else:
-            self.finish(path, name, files, state,
-                        read_rows(files['csv'], self.clf.classes, smoothed=True))
+            warnings = self.finish(path, name, files, state,
+                                   read_rows(files['csv'], self.clf.classes, smoothed=True))
             entry.update(status='done', note='re-summarised (new settings or a missing '
                          'summary or hypnogram)', clips=state.next_clip)
+        if warnings:
+            entry['warnings'] = warnings
         entry.update(skipped_clips=sum(s['clips'] for s in state.skipped),
                      unreadable=state.skipped[:20])
         if os.path.exists(files['part']):
