@@ -11,8 +11,8 @@ mmengine merges ``--cfg-options a.b.c=v`` silently, so a typo (``model.backbone.
   take any new key.
 
 :func:`merge_cfg_options` then merges them, making each top-level key the tools accept do what it
-says: ``max_epochs`` becomes ``train_cfg.max_epochs`` (stretching the schedulers that ended
-with training), and a key the calling tool sets from its own arguments (``launcher`` from
+says: ``max_epochs`` becomes ``train_cfg.max_epochs`` and stretches the schedulers that ended
+with training, and a key the calling tool sets from its own arguments (``launcher`` from
 ``--launcher``, ``load_from`` from tools/test.py's CHECKPOINT) is rejected, naming what to use.
 """
 import inspect
@@ -143,10 +143,13 @@ def merge_cfg_options(cfg, options: Optional[Mapping[str, Any]],
                       set_by: Optional[Mapping[str, str]] = None) -> None:
     """:func:`check_cfg_options` then ``cfg.merge_from_dict(options)``.
 
-    ``max_epochs`` at the top level is taken as ``train_cfg.max_epochs`` (a config's top-level
-    variable is resolved when the file is read, so setting it later changes nothing), and a new
-    ``train_cfg.max_epochs`` moves the end of every epoch-based scheduler that ended at the old
-    one. Both given is an error naming both.
+    ``max_epochs`` at the top level is the length of the schedule: a config's top-level
+    variable is resolved when the file is read (setting it later would change nothing), so it
+    becomes ``train_cfg.max_epochs``, and every epoch-based scheduler that ended with the old
+    ``train_cfg.max_epochs`` (``end`` or ``T_max``) ends with the new one. A dotted
+    ``train_cfg.max_epochs`` is merged as it is, as mmengine does: the loop stops there and the
+    schedulers keep their length (a run cut short, to be resumed). Both given is an error
+    naming both.
 
     Args:
         set_by (Mapping[str, str], optional): top-level keys the caller sets itself (from its
@@ -161,15 +164,18 @@ def merge_cfg_options(cfg, options: Optional[Mapping[str, Any]],
         if set_by and top in set_by:
             raise UnknownConfigKeyError(f'--cfg-options {key}: {top!r} is set by '
                                         f'{set_by[top]}, not by the config; use that instead')
-    if 'max_epochs' in options:
+    schedule = 'max_epochs' in options
+    if schedule:
         if 'train_cfg.max_epochs' in options:
-            raise UnknownConfigKeyError('--cfg-options: max_epochs and train_cfg.max_epochs '
-                                        'both given; give one (they are the same setting)')
+            raise UnknownConfigKeyError(
+                '--cfg-options: max_epochs and train_cfg.max_epochs both given; give one '
+                '(max_epochs: the schedule\'s length, schedulers included; '
+                'train_cfg.max_epochs: where the loop stops)')
         options['train_cfg.max_epochs'] = options.pop('max_epochs')
     check_cfg_options(cfg, options)
     old = (cfg.get('train_cfg', None) or {}).get('max_epochs', None)
     cfg.merge_from_dict(options)
-    if 'train_cfg.max_epochs' in options:
+    if schedule:
         new = options['train_cfg.max_epochs']
         _stretch_schedulers(cfg, old, new)
         if cfg.get('max_epochs', None) is not None:
