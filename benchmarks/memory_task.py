@@ -25,6 +25,7 @@ import os.path as osp
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence
 
@@ -84,11 +85,13 @@ def write_data(root: str, size: TaskSize, seed: int) -> Dict[str, str]:
     return roots
 
 
-def run(cmd: List[str], log: str) -> float:
-    """Run a tool; its output goes to ``log``; returns the wall time. Fails loudly."""
+def run(cmd: List[str], log: str, threads: Optional[int] = None) -> float:
+    """Run a tool (with ``threads`` intra-op threads if given); its output goes to ``log``;
+    returns the wall time. Fails loudly."""
     started = time.time()
+    env = dict(os.environ, **({'OMP_NUM_THREADS': str(threads)} if threads else {}))
     with open(log, 'w') as f:
-        done = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT, cwd=REPO)
+        done = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT, cwd=REPO, env=env)
     if done.returncode not in (0, ):
         with open(log) as f:
             tail = f.read()[-3000:]
@@ -98,7 +101,7 @@ def run(cmd: List[str], log: str) -> float:
 
 def train(model: str, roots: Dict[str, str], size: TaskSize, seed: int, work: str,
           extra: Sequence[str] = (), split: str = 'train', epochs: Optional[int] = None,
-          load_from: Optional[str] = None) -> Dict:
+          load_from: Optional[str] = None, threads: Optional[int] = None) -> Dict:
     """tools/train.py with the model's committed config on ``roots[split]``; returns the
     checkpoint and the wall time."""
     work_dir = osp.join(work, 'train')
@@ -120,7 +123,7 @@ def train(model: str, roots: Dict[str, str], size: TaskSize, seed: int, work: st
                     'optim_wrapper.paramwise_cfg.custom_keys.backbone.lr_mult=1.0']
     cmd = [sys.executable, 'tools/train.py', CONFIGS[model], '--work-dir', work_dir,
            '--seed', str(seed), '--cfg-options'] + options
-    wall = run(cmd, osp.join(work, 'train.log'))
+    wall = run(cmd, osp.join(work, 'train.log'), threads)
     ckpt = osp.join(work_dir, f'epoch_{epochs}.pth')
     if not osp.isfile(ckpt):
         raise RuntimeError(f'no checkpoint {ckpt} after training; see {work}/train.log')
@@ -189,10 +192,12 @@ def pretrain(roots: Dict[str, str], size: TaskSize, seed: int, work: str) -> Dic
 
 
 def run_model(model: str, roots: Dict[str, str], size: TaskSize, seed: int, work: str,
-              extra: Sequence[str] = (), load_from: Optional[str] = None, tag: str = '') -> Dict:
+              extra: Sequence[str] = (), load_from: Optional[str] = None, tag: str = '',
+              threads: Optional[int] = None) -> Dict:
     work = osp.join(work, f'{model}_seed{seed}' + (f'_{tag}' if tag else ''))
     os.makedirs(work, exist_ok=True)
-    trained = train(model, roots, size, seed, work, extra, load_from=load_from)
+    trained = train(model, roots, size, seed, work, extra, load_from=load_from,
+                    threads=threads)
     staged = stage(model, trained['checkpoint'], roots['test'], work)
     return dict(model=model, seed=seed, **trained, **staged, **score(staged['out_dir'],
                                                                       roots['test']))
@@ -219,6 +224,9 @@ def main(argv: Optional[List[str]] = None) -> List[Dict]:
     p.add_argument('--cue-px', type=int, help="override the size's cue side (px)")
     p.add_argument('--train-recordings', type=int, help="override the size's training set")
     p.add_argument('--tag', default='', help='suffix of the models\' work folders')
+    p.add_argument('--jobs', type=int, default=1,
+                   help='train the models side by side, one intra-op thread each (the tiny '
+                   'models use one core poorly; 2 on a 2-core machine)')
     p.add_argument('--cfg-options', nargs='+', default=[], metavar='KEY=VALUE',
                    help='more --cfg-options for tools/train.py (e.g. a learning rate)')
     args = p.parse_args(argv)
@@ -238,11 +246,16 @@ def main(argv: Optional[List[str]] = None) -> List[Dict]:
         backbone = pretrain(roots, size, seed, work)
         print(f'seed {seed}: backbone pretrained on the visible cue in {backbone["train_s"]:.0f} s; '
               f'held-out accuracy with the cue on screen {backbone["visible_acc"]:.3f}', flush=True)
-        for model in args.models:
-            results.append(run_model(model, roots, size, seed, work, args.cfg_options,
-                                     backbone['checkpoint'], args.tag))
-            results[-1].update(pretrain_s=backbone['train_s'], visible_acc=backbone['visible_acc'])
-            print(table(results[-1:]).splitlines()[-1], flush=True)
+        threads = 1 if args.jobs > 1 else None
+        with ThreadPoolExecutor(args.jobs) as pool:  # each job is a tool's own process
+            runs = [pool.submit(run_model, model, roots, size, seed, work, args.cfg_options,
+                                backbone['checkpoint'], args.tag, threads)
+                    for model in args.models]
+            for future in runs:
+                results.append(future.result())
+                results[-1].update(pretrain_s=backbone['train_s'],
+                                   visible_acc=backbone['visible_acc'])
+                print(table(results[-1:]).splitlines()[-1], flush=True)
     print(table(results))
     with open(osp.join(args.work_dir, f'results_{args.size}.json'), 'w') as f:
         json.dump(results, f, indent=1)
