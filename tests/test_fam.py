@@ -158,3 +158,26 @@ def test_memory_contract():
     assert torch.equal(back.tokens, memory.tokens) and torch.equal(back.fresh, memory.fresh)
     with pytest.raises(TypeError, match='FAMMemory'):
         m.step(x, tuple(memory))
+
+
+def test_gated_write_and_xavier_init():
+    """memory_update='gated': the first update takes the candidate; later ones mix it into the
+    memory by a gate that starts mostly closed (bias -2); xavier init widens the weights."""
+    from video_swin_plugin.models.necks.fam import FAMNeck
+    torch.manual_seed(0)
+    neck = FAMNeck(16, embed_dims=16, num_mem_tokens=2, num_heads=2, token_grid=(1, 1, 1),
+                   memory_update='gated', init='xavier')
+    assert neck.layers[0].gate.bias.eq(-2).all()
+    assert neck.layers[0].attn.qkv.weight.std() > 0.1  # trunc_normal's is 0.02
+    feats = torch.randn(2, 16, 1, 1, 1)
+    out, first = neck.step(feats, neck.init_memory(2))
+    assert out.shape == (2, 16, 1, 1, 1) and first.fresh.eq(0).all()
+    _, second = neck.step(torch.randn(2, 16, 1, 1, 1), first)
+    moved = (second.tokens - first.tokens).abs().mean() / first.tokens.abs().mean()
+    assert 0.01 < moved < 0.5  # a partial write, not a replacement
+    with pytest.raises(ValueError, match="memory_update must be 'residual' or 'gated'"):
+        FAMNeck(16, memory_update='lstm')
+    with pytest.raises(ValueError, match='needs memory_norm=True'):
+        FAMNeck(16, num_heads=2, memory_update='gated', memory_norm=False)
+    with pytest.raises(ValueError, match="init must be 'trunc_normal' or 'xavier'"):
+        FAMNeck(16, init='kaiming')

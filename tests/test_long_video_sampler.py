@@ -99,9 +99,9 @@ def test_unbalanced_recordings_are_topped_up_from_the_slots_own_recordings():
 
 
 def test_fewer_recordings_than_slots_borrow_and_warn(monkeypatch):
-    from video_swin_plugin.datasets import long_video
+    from video_swin_plugin.datasets import recording_samplers
     logged = []
-    monkeypatch.setattr(long_video, 'print_log', lambda msg, **kwargs: logged.append(msg))
+    monkeypatch.setattr(recording_samplers, 'print_log', lambda msg, **kwargs: logged.append(msg))
     ds = Windows([3, 2])
     orders = rank_orders(ds, batch_size=2, world_size=2)  # 4 slots, 2 recordings
     assert [len(o) for o in orders] == [6, 6]

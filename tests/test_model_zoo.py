@@ -10,7 +10,7 @@ from video_swin_plugin import model_zoo
 from video_swin_plugin.apis.inference import init_recognizer
 from video_swin_plugin.errors import ConfigError, UsageError
 
-from .helpers import DEMO_MODEL, FAM_MODELS, REPO, SWIN_MODELS
+from .helpers import DEMO_MODEL, FAM_MODELS, MEMORY_MODELS, REPO, SWIN_MODELS
 
 RELEASE = 'https://github.com/SwinTransformer/storage/releases/download/v1.0.4/'
 
@@ -42,7 +42,7 @@ def test_checkout_is_the_resource_root_of_an_editable_install():
 
 
 def test_index_lists_every_config_by_its_file_stem(index):
-    assert list(index) == SWIN_MODELS + FAM_MODELS + [DEMO_MODEL]
+    assert list(index) == SWIN_MODELS + FAM_MODELS + [DEMO_MODEL] + MEMORY_MODELS
     configs = {p.stem for p in (REPO / 'configs').rglob('*.py') if '_base_' not in p.parts}
     configs |= {p.stem for p in (REPO / 'demo').glob('*.py')}
     assert set(index) == configs
@@ -56,7 +56,7 @@ def test_official_weights_urls_and_file_names(index):
         assert index[name].weights == f'{RELEASE}{name}.pth'
         assert index[name].filename in listed
     assert len(listed) == len(SWIN_MODELS)
-    for name in FAM_MODELS + [DEMO_MODEL]:
+    for name in FAM_MODELS + [DEMO_MODEL] + MEMORY_MODELS:
         assert index[name].weights is None
     assert index[DEMO_MODEL].packaged_weights == REPO / 'demo' / f'{DEMO_MODEL}.pth'
     assert index[DEMO_MODEL].packaged_weights.is_file()

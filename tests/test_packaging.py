@@ -17,13 +17,13 @@ from packaging.requirements import Requirement
 
 from video_swin_plugin.datasets.synthetic import write_recordings
 
-from .helpers import DEMO_MODEL, FAM_MODELS, REPO, SWIN_MODELS
+from .helpers import DEMO_MODEL, FAM_MODELS, MEMORY_MODELS, REPO, SWIN_MODELS
 
 # Requires-Dist entries allowed an exact `==` pin, each with its reason. None: every pin of the
 # tested stack lives in requirements.txt, which a wheel does not impose on an environment.
 PIN_EXCEPTIONS = {}
 MIM_FOLDERS = ('configs', 'tools', 'demo')
-NAMES = SWIN_MODELS + FAM_MODELS + [DEMO_MODEL]  # the order of model-index.yml
+NAMES = SWIN_MODELS + FAM_MODELS + [DEMO_MODEL] + MEMORY_MODELS  # model-index.yml order
 
 
 def run(cmd, cwd, timeout=300, env=None) -> str:

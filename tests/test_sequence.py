@@ -25,8 +25,15 @@ def recognizer(state_passing_prob=0.0, with_neck=True):
     return MODELS.build(cfg).eval()
 
 
-def samples(labels):
-    return [ActionDataSample().set_gt_labels(list(row)) for row in labels]
+def samples(labels, windows=None):
+    """Data samples with per-clip ``labels``; ``windows``: (video, first clip_index, burn_in)
+    metainfo per sample (what LongVideoDataset gives)."""
+    out = [ActionDataSample().set_gt_labels(list(row)) for row in labels]
+    for sample, row, window in zip(out, labels, windows or []):
+        video, first, burn = window
+        sample.set_metainfo(dict(video=video, clip_index=np.arange(first, first + len(row)),
+                                 burn_in=burn))
+    return out
 
 
 # ---- the sequence recognizer ------------------------------------------------------------------
@@ -61,10 +68,10 @@ def test_reset_makes_recording_b_independent_of_a():
     b_alone = stream([rec_b])
     # a training step with state passing leaves a carried memory on the model; eval ignores it
     model.train()
-    x = model.data_preprocessor(dict(inputs=[rec_a.squeeze(1)], data_samples=samples([[0] * 4])),
-                                True)
+    x = model.data_preprocessor(dict(inputs=[rec_a.squeeze(1)],
+                                     data_samples=samples([[0] * 4], [('a.mp4', 0, 0)])), True)
     model(**x, mode='loss')
-    assert model._passed_memory is not None
+    assert model._passed['a.mp4'][0] == 3
     model.eval()
     b_after_a = stream([rec_a, rec_b])
     assert torch.equal(b_alone, b_after_a)
@@ -99,12 +106,38 @@ def test_random_state_passing_keeps_a_detached_memory():
     data = model.data_preprocessor(dict(inputs=list(torch.rand(2, 2, 3, 4, 32, 32) * 255),
                                         data_samples=samples([[0, 1]] * 2)), True)
     model(**data, mode='loss')
-    passed = model._passed_memory
-    assert not passed[0].requires_grad and passed[1].eq(0).all()
-    # samples without video/clip_index metainfo are never taken as continuations
-    start = model._start_memory(2, data['data_samples'])
-    assert torch.equal(start[0], model.neck.init_memory(2)[0].detach())
-    assert start[1].eq(1).all()
+    assert model._passed == {}  # samples without video/clip_index metainfo: nothing kept
+    assert model._passed_state(2, data['data_samples']) is None
+    data['data_samples'] = samples([[0, 1]] * 2, [('a.mp4', 0, 0), ('b.mp4', 4, 0)])
+    model(**data, mode='loss')
+    passed = model._passed['a.mp4'][1]
+    assert not passed.tokens.requires_grad and passed.fresh.eq(0).all()
+    assert model._passed['b.mp4'][0] == 5
+
+
+def test_unscored_clips_are_memory_steps_without_loss():
+    """Label -1 (unscored time, burn-in): no loss of its own, yet its pixels reach the loss of
+    the later scored clips through the memory; a window of unscored clips only: zero loss."""
+    model = recognizer().train()
+    model.cls_head.dropout = None
+    raw = torch.rand(2, 3, 3, 4, 32, 32) * 255
+    full = model.data_preprocessor(dict(inputs=list(raw), data_samples=samples([[0, 1, 2]] * 2)),
+                                   True)
+    part = model.data_preprocessor(dict(inputs=list(raw), data_samples=samples([[-1, 1, 2]] * 2)),
+                                   True)
+    x = part['inputs'].clone().requires_grad_(True)
+    loss = model(x, part['data_samples'], mode='loss')['loss_cls']
+    with torch.no_grad():
+        logits = model(full['inputs'], mode='tensor').float()  # N, K, classes
+    ce = torch.nn.functional.cross_entropy(logits[:, 1:].flatten(0, 1), torch.tensor([1, 2] * 2),
+                                           reduction='sum') / 2  # summed over clips, mean over N
+    torch.testing.assert_close(loss.detach(), ce, rtol=1e-4, atol=1e-5)
+    loss.backward()
+    assert x.grad[:, 0].abs().sum() > 0  # the unscored first clip feeds the memory
+    none = model.data_preprocessor(dict(inputs=list(raw), data_samples=samples([[-1] * 3] * 2)),
+                                   True)
+    zero = model(**none, mode='loss')['loss_cls']
+    assert zero.item() == 0 and zero.requires_grad
 
 
 def test_clip_only_recognizer_and_input_errors():
@@ -156,25 +189,37 @@ def test_load_from_official_layout_fills_the_backbone(tmp_path):
 
 
 def test_state_passing_only_into_the_continuing_window():
+    """The passed memory is kept per recording (any sampler order works) and taken by a window
+    whose first clip after its burn-in follows the kept window's last, at that clip."""
     model = recognizer(state_passing_prob=1.0).train()
+    rng = torch.Generator().manual_seed(0)
 
-    def batch(windows):
-        data_samples = []
-        for video, first in windows:
-            s = ActionDataSample().set_gt_labels([0, 1])
-            s.set_metainfo(dict(video=video, clip_index=np.array([first, first + 1])))
-            data_samples.append(s)
-        return model.data_preprocessor(dict(inputs=list(torch.rand(2, 2, 3, 4, 32, 32) * 255),
-                                            data_samples=data_samples), True)
+    def batch(windows, k=2):
+        return model.data_preprocessor(dict(
+            inputs=list(torch.rand(len(windows), k, 3, 4, 32, 32, generator=rng) * 255),
+            data_samples=samples([[0] * k] * len(windows), windows)), True)
 
-    model(**batch([('a.mp4', 0), ('b.mp4', 6)]), mode='loss')
-    passed = model._passed_memory
-    # slot 0 continues a.mp4 (clips 2, 3 after 0, 1); slot 1 jumps within b.mp4
-    start = model._start_memory(2, batch([('a.mp4', 2), ('b.mp4', 9)])['data_samples'])
-    init = model.neck.init_memory(2)
-    assert torch.equal(start[0][0], passed[0][0]) and start[1][0] == 0
-    assert torch.equal(start[0][1], init[0][1].detach()) and start[1][1] == 1
-    # another recording in slot 0: reset
-    start = model._start_memory(2, batch([('c.mp4', 2), ('b.mp4', 8)])['data_samples'])
-    assert torch.equal(start[0][0], init[0][0].detach())
-    assert torch.equal(start[0][1], passed[0][1])
+    model(**batch([('a.mp4', 0, 0), ('b.mp4', 6, 0)]), mode='loss')
+    kept_a, kept_b = model._passed['a.mp4'][1], model._passed['b.mp4'][1]
+    model(**batch([('c.mp4', 0, 0), ('d.mp4', 0, 0)]), mode='loss')  # other recordings between
+    # a.mp4 continues (clips 2, 3 after 0, 1); b.mp4 jumps (9 is not 8); e.mp4 is new
+    at, memory = model._passed_state(3, batch([('a.mp4', 2, 0), ('b.mp4', 9, 0),
+                                               ('e.mp4', 0, 0)])['data_samples'])
+    assert at.tolist() == [0, -1, -1]
+    assert torch.equal(memory.tokens[0], kept_a.tokens[0])
+    # with a burn-in of 1: a.mp4's window is clips 1, 2, 3, its main part starting at clip 2
+    # (after a.mp4's kept 0-1); b.mp4's is 8, 9, 10, starting at 9, which does not follow 6-7
+    at, memory = model._passed_state(2, batch([('a.mp4', 1, 1), ('b.mp4', 8, 1)], k=3)
+                                     ['data_samples'])
+    assert at.tolist() == [1, -1]
+    assert torch.equal(memory.tokens[0], kept_a.tokens[0])
+    assert not torch.equal(memory.tokens[1], kept_b.tokens[0])
+    # the memory is injected at that clip: clip 0 runs from the initial memory
+    neck = model.neck
+    feats = torch.randn(2 * 3, TINY_SWIN_CHANNELS, 1, 1, 1)
+    with torch.no_grad():
+        plain, _ = neck.forward_sequence(feats, 3)
+        injected, _ = neck.forward_sequence(feats, 3, inject=(at, memory))
+    plain, injected = plain.reshape(2, 3, -1), injected.reshape(2, 3, -1)
+    assert torch.equal(plain[:, 0], injected[:, 0]) and torch.equal(plain[1], injected[1])
+    assert not torch.allclose(plain[0, 1:], injected[0, 1:])

@@ -8,12 +8,23 @@ for instead of loading the file.
 
 Clips lie on the clip grid of :mod:`video_swin_plugin.clip_grid` (the one staging uses): clip
 k starts at ``k * clip_stride_sec`` and spans ``clip_len`` frames ``frame_interval`` apart. A
-clip takes the label of the interval its centre falls in; clips whose centre falls in an
-unlabelled gap are skipped, so a window's clips are consecutive
-*labelled* clips of one video. A sample is ``num_clips`` (K) such clips; training windows start
-every ``window_stride`` labelled clips (default K: no overlap). In ``test_mode`` a last window
-ending at the video's last labelled clip covers the tail, and ``new_clips`` marks the clips no
-earlier window covered, so a metric counts every clip once.
+clip takes the label of the interval its centre falls in, or -1 (unscored) where none does.
+
+Two timelines:
+
+* ``timeline='grid'`` (training a memory model): a window is K *consecutive clips of the grid*,
+  scored or not, exactly as staging feeds them; an unscored clip is a memory step without loss
+  (label -1). ``burn_in`` B > 0 prepends the B grid clips before each window as memory-only
+  steps, so a window starts from a memory that has seen its recent past. Windows without a
+  scored clip are skipped. Most of a real night is never scored in detail; what happens there
+  (a cue, a position change) can only be learned if training sees it.
+* ``timeline='scored'`` (test windows, and clip models): a window is K consecutive *scored*
+  clips; clips in unscored gaps are skipped. In ``test_mode`` a last window ending at the
+  video's last scored clip covers the tail.
+
+Training windows start every ``window_stride`` clips (default K: no overlap). ``new_clips``
+marks the clips (after the burn-in) no earlier window covered, so a metric counts every clip
+once.
 
 Split train / val / test by recording or animal, never by clip or window: neighbouring epochs of
 one night are nearly identical, and a clip-level split leaks them across the split. Use
@@ -25,18 +36,19 @@ import warnings
 import os.path as osp
 from collections import OrderedDict
 from dataclasses import asdict
-from typing import Callable, Dict, Iterator, List, Optional, Sequence, Union
+from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
-from torch.utils.data import Sampler
 from mmaction.datasets import BaseActionDataset
 from mmengine.logging import print_log
 
 from ..clip_grid import UNSCORED, ClipSchedule
 from ..errors import AnnotationError, ConfigError, UsageError
 from ..video_reader import probe_video
-from ..registry import DATA_SAMPLERS, DATASETS
+from ..registry import DATASETS
 from ..text_files import open_text
+# the samplers lived here before; importable from here as before
+from .recording_samplers import InterleavedRecordingSampler, RecordingStreamSampler  # noqa: F401,E501
 
 REQUIRED_COLUMNS = ('video', 'start', 'end', 'label')
 
@@ -127,13 +139,19 @@ class LongVideoDataset(BaseActionDataset):
         data_prefix (dict): ``dict(video=folder)`` the CSV's paths are relative to.
         test_mode (bool): Also cover each video's tail with one overlapping window.
             Defaults to False.
+        timeline (str): ``'scored'`` (windows of consecutive scored clips) or ``'grid'``
+            (windows of consecutive grid clips, unscored ones labelled -1; training only).
+            Defaults to ``'scored'``.
+        burn_in (int): With ``timeline='grid'``, memory-only grid clips before each window
+            (label -1; fewer near the start of a recording). Defaults to 0.
     """
 
     def __init__(self, ann_file: str, pipeline: List[Union[dict, Callable]],
                  classes: Sequence[str], clip_len: int = 32, frame_interval: int = 2,
                  clip_stride_sec: float = 2.0, num_clips: int = 8,
                  window_stride: Optional[int] = None, data_prefix: dict = dict(video=''),
-                 test_mode: bool = False, **kwargs) -> None:
+                 test_mode: bool = False, timeline: str = 'scored', burn_in: int = 0,
+                 **kwargs) -> None:
         if not classes:
             raise ValueError('LongVideoDataset needs the class names (classes=...)')
         if num_clips < 1:
@@ -145,6 +163,16 @@ class LongVideoDataset(BaseActionDataset):
         self.clip_stride_sec = float(clip_stride_sec)
         self.num_clips = num_clips
         self.window_stride = window_stride or num_clips
+        if timeline not in ('scored', 'grid'):
+            raise ConfigError(f"timeline must be 'scored' or 'grid', got {timeline!r}")
+        if timeline == 'grid' and test_mode:
+            raise ConfigError("timeline='grid' is for training; test windows hold the scored "
+                              'clips (staging, tools/stream_infer.py, covers the whole grid)')
+        if burn_in < 0 or (burn_in and timeline != 'grid'):
+            raise ConfigError(f"burn_in ({burn_in}) must be >= 0 and needs timeline='grid' "
+                              '(burn-in clips are grid clips before the window)')
+        self.timeline = timeline
+        self.burn_in = burn_in
         super().__init__(ann_file, pipeline=pipeline, data_prefix=data_prefix,
                          test_mode=test_mode, metainfo=dict(classes=self.classes), **kwargs)
 
@@ -162,6 +190,14 @@ class LongVideoDataset(BaseActionDataset):
             fps = info.fps
             labels = self.schedule.clip_labels(intervals, fps,
                                                self.schedule.num_clips(info.num_frames, fps))
+            if self.timeline == 'grid':
+                windows = grid_windows(labels, self.num_clips, self.window_stride, self.burn_in)
+                data_list += [self._item(path, video, info_dict, fps, labels, window, burn)
+                              for window, burn in windows]
+                if not windows:
+                    print_log(f'{path}: no window of {self.num_clips} grid clips holds a scored '
+                              'clip; skipped', logger='current', level=30)
+                continue
             clips = np.flatnonzero(labels != UNSCORED)  # grid indices of the labelled clips
             starts = window_starts(len(clips), self.num_clips, self.window_stride,
                                    self.test_mode)
@@ -184,101 +220,40 @@ class LongVideoDataset(BaseActionDataset):
                 covered = s + self.num_clips
         return data_list
 
+    def _item(self, path: str, video: str, info: dict, fps: float, labels: np.ndarray,
+              window: np.ndarray, burn: int) -> dict:
+        """A grid-timeline sample: grid clips ``window`` (the first ``burn`` memory-only)."""
+        label = labels[window].copy()
+        label[:burn] = UNSCORED
+        return dict(
+            filename=path, video=video, video_info=info,
+            frame_inds=np.array([self.schedule.frame_indices(k, fps) for k in window],
+                                dtype=np.int64).reshape(-1),
+            clip_len=self.clip_len, frame_interval=self.frame_interval,
+            num_clips=len(window), label=label, clip_index=window, burn_in=burn,
+            clip_start=np.array([self.schedule.clip_times(k, fps)[0] for k in window]),
+            new_clips=np.arange(len(window)) >= burn)
 
-@DATA_SAMPLERS.register_module()
-class RecordingStreamSampler(Sampler):
-    """Feeds each batch slot whole recordings, window by window in time order (for random state
-    passing in ``SequenceRecognizer3D``: a slot's next window continues its last one).
 
-    There are ``batch_size * num_replicas`` slots (streams); rank r owns slots
-    ``r * batch_size ... (r + 1) * batch_size - 1`` and its batch t holds window t of each of
-    them. Each epoch the recordings are shuffled and dealt out whole, longest first, each to the
-    slot with the fewest windows so far (balanced by window count); a slot walks its recordings
-    one after another, so no recording is split across slots or ranks within an epoch and every
-    window is used once. All ranks run the same number of batches (DDP needs it): the longest
-    stream's length, the same every epoch. A shorter stream is topped up by walking its own
-    recordings again from the start (the recognizer resets there); with fewer recordings than
-    slots, an empty slot borrows a recording (a warning says so).
+def grid_windows(labels: np.ndarray, num_clips: int, window_stride: int,
+                 burn_in: int = 0) -> List[Tuple[np.ndarray, int]]:
+    """``(grid clip indices, burn-in length)`` of each training window on the grid.
 
-    Args:
-        dataset (LongVideoDataset): The dataset (its items carry ``video`` and ``clip_index``).
-        batch_size (int): Must equal the dataloader's ``batch_size``.
-        shuffle (bool): Shuffle the recordings each epoch. Defaults to True.
-        seed (int, optional): Seed; mmengine passes the run's (the same on every rank).
-            Defaults to None (0).
-        num_replicas (int, optional): Number of ranks. Defaults to None (the world size).
-        rank (int, optional): This rank. Defaults to None (the process's rank).
-    """
-
-    def __init__(self, dataset, batch_size: int, shuffle: bool = True,
-                 seed: Optional[int] = None, num_replicas: Optional[int] = None,
-                 rank: Optional[int] = None) -> None:
-        from mmengine.dist import get_dist_info
-        world_rank, world_size = get_dist_info()
-        self.dataset = dataset
-        self.batch_size = batch_size
-        self.shuffle = shuffle
-        self.seed = 0 if seed is None else seed
-        self.world_size = world_size if num_replicas is None else num_replicas
-        self.rank = world_rank if rank is None else rank
-        if not 0 <= self.rank < self.world_size:
-            raise ValueError(f'rank {self.rank} outside [0, {self.world_size})')
-        self.epoch = 0
-        by_video: 'OrderedDict[str, list]' = OrderedDict()
-        for i in range(len(dataset)):
-            info = dataset.get_data_info(i)
-            by_video.setdefault(info['video'], []).append((int(info['clip_index'][0]), i))
-        self.videos = [[i for _, i in sorted(windows)] for windows in by_video.values()]
-        self.num_streams = batch_size * self.world_size
-        if len(self.videos) < self.num_streams:
-            print_log(f'RecordingStreamSampler: {len(self.videos)} recordings for '
-                      f'{self.num_streams} batch slots (batch_size {batch_size} x '
-                      f'{self.world_size} ranks); some slots repeat a recording',
-                      logger='current', level=30)
-        # The same every epoch: the deal depends on the recordings' lengths, not their order
-        self.stream_length = max(map(len, self.streams()), default=0)
-
-    def recordings(self) -> List[List[int]]:
-        """This epoch's recordings (indices into ``self.videos``) of each slot, all ranks."""
-        order = np.arange(len(self.videos))
-        rng = np.random.default_rng(self.seed + self.epoch)
-        if self.shuffle:
-            rng.shuffle(order)
-        # longest first, each to the least-filled slot; a stable sort keeps the shuffled order
-        # among recordings of equal length (LPT scheduling, within 4/3 of the best balance)
-        longest_first = sorted(order, key=lambda v: -len(self.videos[v]))
-        slots: List[List[int]] = [[] for _ in range(self.num_streams)]
-        filled = [0] * self.num_streams
-        for v in longest_first:
-            k = int(np.argmin(filled))
-            slots[k].append(int(v))
-            filled[k] += len(self.videos[v])
-        if self.shuffle:  # which rank and slot gets the longest recordings varies too
-            slots = [slots[k] for k in rng.permutation(self.num_streams)]
-        position = {int(v): p for p, v in enumerate(order)}
-        return [sorted(slot, key=position.__getitem__) for slot in slots]
-
-    def streams(self) -> List[List[int]]:
-        """This epoch's streams of dataset indices, all ranks, before topping up."""
-        return [[i for v in slot for i in self.videos[v]] for slot in self.recordings()]
-
-    def __iter__(self) -> Iterator[int]:
-        streams, length = self.streams(), self.stream_length
-        if not length:
-            return
-        mine = []
-        for k in range(self.rank * self.batch_size, (self.rank + 1) * self.batch_size):
-            stream = streams[k] or self.videos[k % len(self.videos)]  # an empty slot borrows
-            mine.append([stream[t % len(stream)] for t in range(length)])
-        for t in range(length):
-            for stream in mine:
-                yield stream[t]
-
-    def __len__(self) -> int:
-        return self.stream_length * self.batch_size
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
+    Main parts of ``num_clips`` clips start every ``window_stride`` clips; each is preceded by
+    ``min(burn_in, start)`` burn-in clips, and a window near the start of the recording that
+    cannot have them all is lengthened at the end instead, so every window holds
+    ``num_clips + burn_in`` clips (batches need one length). Windows whose main part holds no
+    scored clip (``labels`` >= 0) are skipped."""
+    n, length = len(labels), num_clips + burn_in
+    out = []
+    for s in range(0, n - length + 1 + burn_in, window_stride):
+        first = max(0, s - burn_in)
+        if first + length > n:
+            break
+        burn = s - first
+        if (labels[first + burn:first + length] != UNSCORED).any():
+            out.append((np.arange(first, first + length), burn))
+    return out
 
 
 def split_by_recording(ann_file: str, out_files: Dict[str, str],

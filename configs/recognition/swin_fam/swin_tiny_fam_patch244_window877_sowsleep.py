@@ -17,7 +17,7 @@ scoring_epoch_sec = 30
 model = dict(
     type='SequenceRecognizer3D',
     # TransformerFAM's random state passing (p=0.8 as the paper): a training window that continues
-    # the previous batch's window in its slot (RecordingStreamSampler) starts from its memory
+    # one seen earlier of the same recording starts from that window's final memory
     state_passing_prob=0.8,
     backbone=dict(
         type='SwinTransformer3D',
@@ -63,7 +63,7 @@ data_root = 'data/sowsleep'
 ann_file_train = 'data/sowsleep/train.csv'   # split by animal: LongVideoDataset's split_by_recording
 ann_file_val = 'data/sowsleep/val.csv'
 ann_file_test = 'data/sowsleep/test.csv'
-meta_keys = ('video', 'clip_index', 'clip_start', 'new_clips')
+meta_keys = ('video', 'clip_index', 'clip_start', 'new_clips', 'burn_in')
 train_pipeline = [
     dict(type='ClipGridDecode'),  # the staging reader: same frames as stream_infer
     dict(type='Resize', scale=(-1, 256)),
@@ -84,9 +84,12 @@ dataset_args = dict(type=dataset_type, classes=classes, num_clips=num_clips,
                     data_prefix=dict(video=data_root), **clip_grid)
 train_dataloader = dict(
     batch_size=2, num_workers=4, persistent_workers=True,
-    # each batch slot walks its recordings in order; batch_size must equal the dataloader's
-    sampler=dict(type='RecordingStreamSampler', batch_size=2, shuffle=True),
-    dataset=dict(ann_file=ann_file_train, pipeline=train_pipeline, **dataset_args))
+    # each recording's windows in time order, recordings mixed across batches (the stream order
+    # of RecordingStreamSampler gives correlated batches, which collapse at higher learning rates)
+    sampler=dict(type='InterleavedRecordingSampler', shuffle=True),
+    # the staging timeline: K consecutive clips of the grid, unscored ones as memory steps
+    dataset=dict(ann_file=ann_file_train, pipeline=train_pipeline, timeline='grid',
+                 **dataset_args))
 val_dataloader = dict(
     batch_size=1, num_workers=2, persistent_workers=True,
     sampler=dict(type='DefaultSampler', shuffle=False),
@@ -109,11 +112,12 @@ optim_wrapper = dict(
         'memory_init': dict(decay_mult=0.),
         'pos_embed': dict(decay_mult=0.)}),
     clip_grad=dict(max_norm=1.0))
+# no `end` / T_max: each scheduler then ends with train_cfg.max_epochs (mmengine fills it in), so
+# a shorter or longer run keeps its warm-up and a whole cosine
 param_scheduler = [
     dict(type='LinearLR', start_factor=0.1, by_epoch=True, begin=0, end=2,
          convert_to_iter_based=True),
-    dict(type='CosineAnnealingLR', T_max=max_epochs, eta_min=0, by_epoch=True, begin=0,
-         end=max_epochs)
+    dict(type='CosineAnnealingLR', eta_min=0, by_epoch=True, begin=0, convert_to_iter_based=True)
 ]
 train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=max_epochs, val_begin=1, val_interval=1)
 val_cfg = dict(type='ValLoop')

@@ -1,4 +1,5 @@
 """Necks between the backbone and the head (plain PyTorch)."""
 from .fam import FAMNeck
+from .gru import GRUNeck
 
-__all__ = ['FAMNeck']
+__all__ = ['FAMNeck', 'GRUNeck']

@@ -87,8 +87,15 @@ class FAMLayer(nn.Module):
 
     def __init__(self, dim: int, num_heads: int, *, mlp_ratio: float = 4.0,
                  qkv_bias: bool = True, drop: float = 0.0, attn_drop: float = 0.0,
-                 fused_attention: bool = True, memory_norm: bool = True) -> None:
+                 fused_attention: bool = True, memory_norm: bool = True,
+                 memory_update: str = 'residual') -> None:
         super().__init__()
+        if memory_update not in ('residual', 'gated'):
+            raise ValueError(f"memory_update must be 'residual' or 'gated', got {memory_update!r}")
+        if memory_update == 'gated' and not memory_norm:
+            raise ValueError("memory_update='gated' needs memory_norm=True (the candidate is "
+                             'normalised like the memory it is mixed into)')
+        self.memory_update = memory_update
         self.norm1 = nn.LayerNorm(dim)
         self.attn = FAMAttention(dim, num_heads, qkv_bias=qkv_bias, attn_drop=attn_drop,
                                  proj_drop=drop, fused=fused_attention)
@@ -97,6 +104,8 @@ class FAMLayer(nn.Module):
         self.mlp = nn.Sequential(nn.Linear(dim, hidden), nn.GELU(), nn.Dropout(drop),
                                  nn.Linear(hidden, dim), nn.Dropout(drop))
         self.mem_norm = nn.LayerNorm(dim) if memory_norm else nn.Identity()
+        # a per-channel write gate from [memory; candidate] (GRU-style); bias set in init
+        self.gate = nn.Linear(2 * dim, dim) if memory_update == 'gated' else None
 
     def forward(self, x: torch.Tensor, mem: torch.Tensor,
                 fresh: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
@@ -106,10 +115,19 @@ class FAMLayer(nn.Module):
         h = torch.cat([mem.to(x.dtype), x], dim=1)  # B, F + N, D: [memory; clip]
         a = self.attn(self.norm1(h))  # the FAM copy and the clip attend to [memory; clip]
         keep = (1.0 - fresh).to(mem.dtype)[:, None, None]  # zero residual on the first update
-        new_mem = mem * keep + a[:, :num_mem]
         x = x + a[:, num_mem:]
-        new_mem = new_mem + self.mlp(self.norm2(new_mem))  # the same feed-forward for both
         x = x + self.mlp(self.norm2(x))
+        if self.gate is not None:
+            # the candidate is a full first-update write; the gate mixes it into the memory, so
+            # a cue arriving when the memory is already full can be stored at once
+            cand = a[:, :num_mem]
+            cand = self.mem_norm(cand + self.mlp(self.norm2(cand)))
+            prev = mem.to(cand.dtype)
+            z = torch.sigmoid(self.gate(torch.cat([prev, cand], dim=-1)))
+            z = z * keep + (1.0 - keep)  # the first update takes the candidate
+            return x, (1.0 - z) * prev + z * cand
+        new_mem = mem * keep + a[:, :num_mem]
+        new_mem = new_mem + self.mlp(self.norm2(new_mem))  # the same feed-forward for both
         return x, self.mem_norm(new_mem)
 
 
@@ -142,6 +160,12 @@ class FAMNeck(nn.Module):
             Defaults to True.
         use_checkpoint (bool): Gradient checkpointing of each layer step in training.
             Defaults to False.
+        memory_update (str): ``'residual'`` (the paper's: memory + attention output) or
+            ``'gated'`` (a learned per-channel gate mixes a fresh candidate into the memory,
+            GRU-style; starts writing ~12%). Defaults to ``'residual'``.
+        init (str): Linear weights ``'trunc_normal'`` (std 0.02, ViT) or ``'xavier'``
+            (uniform; larger for a narrow neck trained from scratch, so a write into a populated
+            memory is not ~1% of it). Defaults to ``'trunc_normal'``.
     """
 
     def __init__(self,
@@ -158,8 +182,13 @@ class FAMNeck(nn.Module):
                  attn_drop_rate: float = 0.0,
                  memory_norm: bool = True,
                  fused_attention: bool = True,
-                 use_checkpoint: bool = False) -> None:
+                 use_checkpoint: bool = False,
+                 memory_update: str = 'residual',
+                 init: str = 'trunc_normal') -> None:
         super().__init__()
+        if init not in ('trunc_normal', 'xavier'):
+            raise ValueError(f"init must be 'trunc_normal' or 'xavier', got {init!r}")
+        self.init = init
         if num_mem_tokens < 1 or num_layers < 1:
             raise ValueError(f'num_mem_tokens ({num_mem_tokens}) and num_layers ({num_layers}) '
                              'must be >= 1')
@@ -182,7 +211,8 @@ class FAMNeck(nn.Module):
         self.layers = nn.ModuleList([
             FAMLayer(dim, num_heads, mlp_ratio=mlp_ratio, qkv_bias=qkv_bias, drop=drop_rate,
                      attn_drop=attn_drop_rate, fused_attention=fused_attention,
-                     memory_norm=memory_norm) for _ in range(num_layers)
+                     memory_norm=memory_norm, memory_update=memory_update)
+            for _ in range(num_layers)
         ])
         self.norm = nn.LayerNorm(dim)
         self.init_weights()
@@ -190,7 +220,13 @@ class FAMNeck(nn.Module):
     def init_weights(self) -> None:
         nn.init.trunc_normal_(self.pos_embed, std=0.02)
         nn.init.trunc_normal_(self.memory_init, std=0.02)
-        self.apply(init_linear_and_norm)
+        self.apply(init_linear_and_norm)  # pre-order: seeded inits stay as they were
+        for m in self.modules():
+            if self.init == 'xavier' and isinstance(m, nn.Linear):
+                nn.init.xavier_uniform_(m.weight)
+        for layer in self.layers:
+            if layer.gate is not None:
+                nn.init.constant_(layer.gate.bias, -2.0)  # sigmoid(-2) ~ 0.12: mostly keep
 
     # ---- state -------------------------------------------------------------------------------
     def init_memory(self, batch_size: int) -> FAMMemory:
@@ -240,7 +276,9 @@ class FAMNeck(nn.Module):
         return x.transpose(1, 2).reshape(x.shape[0], self.embed_dims, *self.token_grid)
 
     def forward_sequence(self, x: torch.Tensor, num_clips: int,
-                         memory: Optional[FAMMemory] = None) -> Tuple[torch.Tensor, FAMMemory]:
+                         memory: Optional[FAMMemory] = None,
+                         inject: Optional[Tuple[torch.Tensor, FAMMemory]] = None
+                         ) -> Tuple[torch.Tensor, FAMMemory]:
         """Sequences of consecutive clips, in time order, carrying memory.
 
         Args:
@@ -248,6 +286,10 @@ class FAMNeck(nn.Module):
                 contiguous and in time order (``inputs.view(B * K, ...)`` of ``(B, K, ...)``).
             num_clips (int): K.
             memory: the state to start from; None starts from :meth:`init_memory`.
+            inject (tuple, optional): ``(at Tensor[B] long, FAMMemory of B)``: sequence b
+                switches to the given memory just before its clip ``at[b]`` (-1: never).
+                Training's state passing after a burn-in: the burn-in clips run from the
+                initial memory, then the passed memory continues where its window ended.
 
         Returns:
             (Tensor[B * K, D, *token_grid], memory after the K-th clip).
@@ -263,6 +305,8 @@ class FAMNeck(nn.Module):
         tokens = tokens.view(batch_size, num_clips, *tokens.shape[1:])  # B, K, N, D
         outs = []
         for k in range(num_clips):
+            if inject is not None and bool((inject[0] == k).any()):
+                memory = memory.where(inject[0] == k, inject[1])
             out, memory = self._recur(tokens[:, k], memory)
             outs.append(out)
         out = torch.stack(outs, dim=1).flatten(0, 1)  # B * K, N, D

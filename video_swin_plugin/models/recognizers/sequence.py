@@ -22,16 +22,18 @@ class SequenceRecognizer3D(BaseRecognizer):
     (``data_sample.gt_labels.item`` of shape ``(K,)``). The backbone encodes all N * K clips at
     once; the neck then runs them in time order, carrying its memory, with gradients through
     the K steps. The loss is the sum of the K per-clip losses (averaged over the N sequences).
+    Clips labelled -1 (unscored time, and burn-in clips: ``LongVideoDataset(timeline='grid')``)
+    are memory steps without loss.
     Every sequence starts from the neck's initial memory, except with random state passing
     (``state_passing_prob`` > 0, after TransformerFAM's training): in training, a batch element
-    whose window directly continues the previous batch's window in the same slot (same
-    ``video`` metainfo, first ``clip_index`` one past the previous last) starts, with that
-    probability, from that window's detached final memory. ``RecordingStreamSampler`` feeds
-    each batch slot the windows of its recordings in order, so most windows continue the
-    previous one. Unlike the paper, memory is never carried into an unrelated window (a
-    different recording, or samples without that metainfo): resetting per recording is the
-    point of the design. A training step's memory therefore depends on K, not on the
-    recording's length.
+    whose window directly continues a window of the same recording seen earlier (same
+    ``video`` metainfo, first ``clip_index`` after its burn-in one past that window's last)
+    takes, with that probability, that window's detached final memory just before that clip.
+    The last final memory of each recording is kept, so any sampler that keeps a recording's
+    windows in order works (``InterleavedRecordingSampler``, ``RecordingStreamSampler``).
+    Unlike the paper, memory is never carried into an unrelated window (a different recording,
+    or samples without that metainfo): resetting per recording is the point of the design. A
+    training step's memory therefore depends on K, not on the recording's length.
 
     A :class:`~video_swin_plugin.models.necks.recurrent.RecurrentNeck` (FAMNeck) carries its
     :class:`~video_swin_plugin.models.necks.recurrent.FAMMemory`; any other neck is applied
@@ -53,8 +55,8 @@ class SequenceRecognizer3D(BaseRecognizer):
         cls_head (dict): Head config (e.g. ``I3DHead`` with ``in_channels`` = the neck's
             ``embed_dims``).
         neck (dict, optional): Neck config, e.g. ``FAMNeck``. Defaults to None.
-        state_passing_prob (float): Probability of starting a training window that continues
-            the previous batch's window in its slot from that window's final memory.
+        state_passing_prob (float): Probability of continuing a training window from the final
+            memory of its recording's previous window.
             Defaults to 0.
         train_cfg, test_cfg, data_preprocessor (dict, optional): As in mmaction2.
             ``data_preprocessor`` needs ``format_shape='NCTHW'``.
@@ -69,10 +71,9 @@ class SequenceRecognizer3D(BaseRecognizer):
         if not 0.0 <= state_passing_prob <= 1.0:
             raise ValueError(f'state_passing_prob must lie in [0, 1], got {state_passing_prob}')
         self.state_passing_prob = state_passing_prob
-        # Training-only random state passing needs the last batch's memory and where each of
-        # its windows ended; detached, never saved, never read in eval or prediction.
-        self._passed_memory: Optional[FAMMemory] = None
-        self._passed_ends: Optional[list] = None
+        # Training-only random state passing: per recording, where its latest window ended and
+        # that window's detached final memory (one sample's); never saved, never read in eval.
+        self._passed: Dict[str, Tuple[int, FAMMemory]] = {}
 
     # ---- memory ------------------------------------------------------------------------------
     @property
@@ -87,7 +88,8 @@ class SequenceRecognizer3D(BaseRecognizer):
 
     @staticmethod
     def _window_ends(data_samples) -> list:
-        """(video, first clip_index, last clip_index) per sample; None without the metainfo."""
+        """(video, first clip_index after the burn-in, last clip_index, burn-in length) per
+        sample; None without the metainfo."""
         ends = []
         for sample in data_samples or []:
             video, index = sample.get('video'), sample.get('clip_index')
@@ -95,28 +97,38 @@ class SequenceRecognizer3D(BaseRecognizer):
                 ends.append(None)
             else:
                 index = [int(i) for i in index]
-                ends.append((video, index[0], index[-1]))
+                burn = int(sample.get('burn_in', 0))
+                ends.append((video, index[burn], index[-1], burn))
         return ends
 
-    def _start_memory(self, batch_size: int, data_samples=None) -> FAMMemory:
-        """Training start state: the initial memory, or with random state passing, for each
-        element that continues the previous batch's window in its slot, that window's final
-        memory with probability ``state_passing_prob``."""
-        memory = self.neck.init_memory(batch_size)
-        passed, before = self._passed_memory, self._passed_ends
-        if not (self.training and self.state_passing_prob > 0 and passed is not None
-                and passed.batch_size == batch_size):
-            return memory
-        now = self._window_ends(data_samples)
-        continues = [
-            i < len(now) and now[i] is not None and before[i] is not None
-            and now[i][0] == before[i][0] and now[i][1] == before[i][2] + 1
-            for i in range(batch_size)
-        ]
-        device = memory.tokens.device
-        take = torch.tensor(continues, device=device) & (
-            torch.rand(batch_size, device=device) < self.state_passing_prob)
-        return memory.where(take, passed)
+    def _passed_state(self, batch_size: int, data_samples) -> Optional[Tuple[torch.Tensor,
+                                                                             FAMMemory]]:
+        """Random state passing: ``(at Tensor[B] long, memory)`` for the neck's ``inject``:
+        element b takes ``memory``'s b-th state just before its clip ``at[b]`` (its burn-in
+        length; -1: never). None when no element continues a kept window."""
+        if not (self.training and self.state_passing_prob > 0 and self._passed):
+            return None
+        init = self.neck.init_memory(batch_size)
+        device = init.tokens.device
+        ends = self._window_ends(data_samples)
+        states, at = [], []
+        for b in range(batch_size):
+            end = ends[b] if b < len(ends) else None
+            kept = self._passed.get(end[0]) if end is not None else None
+            take = (kept is not None and end[1] == kept[0] + 1
+                    and float(torch.rand(())) < self.state_passing_prob)
+            states.append(kept[1].to(device) if take else init.select(slice(b, b + 1)))
+            at.append(end[3] if take else -1)
+        if max(at) < 0:
+            return None
+        return torch.tensor(at, device=device), FAMMemory.cat(states)
+
+    def _keep_final_memory(self, memory: FAMMemory, data_samples) -> None:
+        """Keep each window's detached final memory under its recording (latest window wins)."""
+        memory = memory.detach()
+        for b, end in enumerate(self._window_ends(data_samples)):
+            if end is not None and end[2] >= self._passed.get(end[0], (-1, None))[0]:
+                self._passed[end[0]] = (end[2], memory.select(slice(b, b + 1)))
 
     # ---- features ----------------------------------------------------------------------------
     def _backbone(self, x: torch.Tensor) -> torch.Tensor:
@@ -143,10 +155,12 @@ class SequenceRecognizer3D(BaseRecognizer):
         if stage == 'backbone':
             return x, kwargs
         if self.with_memory:
+            inject = None
             if memory is None:
-                memory = (self.neck.init_memory(N) if test_mode or not self.training else
-                          self._start_memory(N, data_samples))
-            x, kwargs['memory'] = self.neck.forward_sequence(x, K, memory)
+                memory = self.neck.init_memory(N)
+                if self.training and not test_mode:
+                    inject = self._passed_state(N, data_samples)
+            x, kwargs['memory'] = self.neck.forward_sequence(x, K, memory, inject=inject)
         elif self.with_neck:
             x, kwargs['loss_aux'] = self.neck(x, data_samples=None)
         if stage == 'head':
@@ -168,15 +182,23 @@ class SequenceRecognizer3D(BaseRecognizer):
 
     def loss(self, inputs: torch.Tensor, data_samples: List[ActionDataSample],
              **kwargs) -> Dict:
-        """Sum of the K per-clip losses (mean over the N sequences), plus any ``loss_aux``."""
+        """Cross-entropy of the scored clips (label >= 0), summed over each sequence's clips and
+        averaged over the N sequences, plus any ``loss_aux``. Unscored (-1) clips are memory
+        steps only; a batch without a scored clip gives a zero loss that keeps the graph."""
         N, K = self._check_inputs(inputs)
         feats, extra = self.extract_feat(inputs, data_samples=data_samples)
         if self.with_memory and self.state_passing_prob > 0:
-            self._passed_memory = extra['memory'].detach()
-            self._passed_ends = self._window_ends(data_samples)
+            self._keep_final_memory(extra['memory'], data_samples)
         cls_scores = self.cls_head(feats).float()  # N * K, num_classes; loss in fp32 under AMP
-        losses = self.cls_head.loss_by_feat(cls_scores, self._clip_labels(data_samples, K))
-        losses['loss_cls'] = losses['loss_cls'] * K  # mean over N * K clips -> sum over K
+        clip_samples = self._clip_labels(data_samples, K)
+        scored = [i for i, c in enumerate(clip_samples) if int(c.gt_labels.item) >= 0]
+        if not scored:
+            losses = dict(loss_cls=cls_scores.sum() * 0.0)
+        else:
+            losses = self.cls_head.loss_by_feat(cls_scores[scored],
+                                                [clip_samples[i] for i in scored])
+            # mean over the scored clips -> sum over each sequence's clips, mean over N
+            losses['loss_cls'] = losses['loss_cls'] * (len(scored) / N)
         losses.update(extra['loss_aux'])
         return losses
 
