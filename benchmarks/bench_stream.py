@@ -7,6 +7,13 @@ so peak memory must not grow with the number of clips; throughput is clips/s and
 multiple of real time (seconds of video per second of compute, a clip covering
 ``clip_len * frame_interval / fps`` seconds).
 
+Batch (``--batch``, one or several): B recordings streamed side by side, one clip of each per
+forward, each with its own memory row, as ``tools/stream_infer.py --batch B`` stages them;
+clips/s counts every recording's clips (B per step). With several batch sizes one child
+builds the model once and times one step of each size in turn (order reversed every round),
+so the ratio of clips/s to the first size is measured side by side; peak memory per size
+comes from a fresh child each.
+
 Precision (``--dtype``, one or several): in inference the model is cast as the tools cast it
 (``precision.cast_for_inference``: the backbone in pure bf16/fp16 or with int8 quantized
 Linear layers, the FAM neck, its memory and the head in fp32); each clips/s figure is printed
@@ -25,6 +32,7 @@ Examples::
 
     python benchmarks/bench_stream.py                                   # CPU fp32, 1/4/16 clips
     python benchmarks/bench_stream.py --dtype fp32 bf16 int8 --num-clips 4
+    python benchmarks/bench_stream.py --batch 1 4 8 --num-clips 4      # ratio to batch 1
     python benchmarks/bench_stream.py --device cuda --dtype bf16 --num-clips 1 8 64 256
     python benchmarks/bench_stream.py --device cuda --dtype bf16 --mode train --checkpoint \\
         --num-clips 4 8
@@ -100,33 +108,69 @@ def clip_shape(args, n: int):
     return (n, 3, args.clip_len, args.size, args.size)
 
 
-def run_stream(args, num_clips: int) -> Dict:
-    """Inference over ``num_clips`` clips of ``args.batch`` recordings; per-clip times."""
+def build_stream(args):
+    """Backbone, neck and head in eval mode, cast as the tools cast them."""
     backbone, neck, head = build(args)
     backbone.eval(), neck.eval(), head.eval()
     cast(args, backbone, neck, head)
+    return backbone, neck, head
+
+
+def new_clip(args, backbone, batch: int) -> torch.Tensor:
+    clip = torch.randn(clip_shape(args, batch), device=args.device)
+    return clip.to(next(backbone.parameters()).dtype)  # the data preprocessor's output dtype
+
+
+def stream_step(args, model, clip, memory):
+    """One clip of each recording through backbone, FAM step and head; (seconds, memory)."""
+    backbone, neck, head = model
+    start = time.perf_counter()
+    # a new clip each step: same cost as decoding-free fresh data, no caching effects
+    clip.normal_()
+    out, memory = neck.step(backbone(clip), memory)
+    logits = head(out)
+    sync(args.device)
+    assert torch.isfinite(logits.float()).all()
+    assert memory.tokens.dtype == torch.float32  # the memory is carried in fp32
+    return time.perf_counter() - start, memory
+
+
+def run_stream(args, num_clips: int) -> Dict:
+    """Inference over ``num_clips`` clips of ``args.batch`` recordings; per-step times."""
+    model = build_stream(args)
     torch.manual_seed(1)
-    clip = torch.randn(clip_shape(args, args.batch), device=args.device)
-    clip = clip.to(next(backbone.parameters()).dtype)  # the data preprocessor's output dtype
+    clip = new_clip(args, model[0], args.batch)
     times = []
     with torch.no_grad(), autocast(args):
-        memory = neck.init_memory(args.batch)
+        memory = model[1].init_memory(args.batch)
         for _ in range(args.warmup):
-            head(neck.step(backbone(clip), memory)[0])
-        sync(args.device)
+            _, memory = stream_step(args, model, clip, memory)
         if args.device.startswith('cuda'):
             torch.cuda.reset_peak_memory_stats()
         for _ in range(num_clips):
-            start = time.perf_counter()
-            # a new clip each step: same cost as decoding-free fresh data, no caching effects
-            clip.normal_()
-            out, memory = neck.step(backbone(clip), memory)
-            logits = head(out)
-            sync(args.device)
-            times.append(time.perf_counter() - start)
-    assert torch.isfinite(logits.float()).all()
-    assert memory.tokens.dtype == torch.float32  # the memory is carried in fp32
+            seconds, memory = stream_step(args, model, clip, memory)
+            times.append(seconds)
     return dict(times=times)
+
+
+def run_stream_batches(args, num_clips: int) -> Dict:
+    """Steps of every batch size in ``args.batches`` in turn, one model: per-step times by
+    size. Each size streams its own recordings (own clips, own memory); the order of the
+    sizes is reversed every round so neither drifts in the machine's load alone."""
+    model = build_stream(args)
+    torch.manual_seed(1)
+    clips = {b: new_clip(args, model[0], b) for b in args.batches}
+    times = {b: [] for b in args.batches}
+    with torch.no_grad(), autocast(args):
+        memories = {b: model[1].init_memory(b) for b in args.batches}
+        for b in args.batches:
+            for _ in range(args.warmup):
+                _, memories[b] = stream_step(args, model, clips[b], memories[b])
+        for i in range(num_clips):
+            for b in (args.batches if i % 2 == 0 else args.batches[::-1]):
+                seconds, memories[b] = stream_step(args, model, clips[b], memories[b])
+                times[b].append(seconds)
+    return dict(times={str(b): t for b, t in times.items()})
 
 
 def run_train(args, num_clips: int) -> Dict:
@@ -165,7 +209,10 @@ def child(args) -> Dict:
     """One point (one number of clips) in this process, with its peak memory."""
     k = args.child
     before = torch.cuda.memory_allocated() if args.device.startswith('cuda') else rss_bytes()
-    result = (run_train if args.mode == 'train' else run_stream)(args, k)
+    run = run_train if args.mode == 'train' else run_stream
+    if len(args.batches) > 1:
+        run = run_stream_batches
+    result = run(args, k)
     if args.device.startswith('cuda'):
         result['peak'] = torch.cuda.max_memory_allocated()
     else:
@@ -178,7 +225,9 @@ def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     p.add_argument('--arch', choices=sorted(ARCHS), default='tiny')
     p.add_argument('--backbone', choices=['ours', 'mmaction2'], default='ours')
-    p.add_argument('--batch', type=int, default=1, help='recordings streamed side by side')
+    p.add_argument('--batch', type=int, nargs='+', default=[1],
+                   help='recordings streamed side by side; several sizes (stream mode): timed '
+                   'alternating in one process, with the ratio of clips/s to the first')
     p.add_argument('--clip-len', type=int, default=32)
     p.add_argument('--frame-interval', type=int, default=2)
     p.add_argument('--fps', type=float, default=30.0)
@@ -204,6 +253,11 @@ def main(argv=None) -> None:
     p.add_argument('--child', type=int, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     args.drop_path, args.explicit = 0.1, False  # for bench_backbone's builders
+    args.batches, args.batch = args.batch, args.batch[0]
+    if min(args.batches) < 1:
+        p.error(f'--batch: sizes must be >= 1, got {args.batches}')
+    if len(args.batches) > 1 and args.mode != 'stream':
+        p.error('several --batch sizes: stream mode only')
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.mode == 'train' and not set(args.dtype) <= {'fp32', 'bf16'}:
@@ -217,31 +271,97 @@ def main(argv=None) -> None:
         gemm = gemm_rates(device=args.device)
         flops = flops_per_clip(argparse.Namespace(**{**vars(args), 'dtype': 'fp32'}))
     dtypes = args.dtype
+    argv = list(sys.argv[1:] if argv is None else argv)
     for dtype in dtypes:
         args.dtype = dtype
-        run_points(args, [a for a in sys.argv[1:]], gemm, flops)
+        if len(args.batches) > 1:
+            run_batch_points(args, argv, gemm, flops)
+        else:
+            run_points(args, argv, gemm, flops)
 
 
-def _argv_with_dtype(argv, dtype):
-    """``argv`` with its ``--dtype`` values replaced by ``dtype`` (children run one)."""
+def _argv_with(argv, flag, *values):
+    """``argv`` with the values of ``flag`` replaced by ``values`` (a child runs one dtype,
+    a memory child one batch size)."""
     out, skipping = [], False
     for a in argv:
-        if a == '--dtype':
+        if a == flag:
             skipping = True
             continue
         if skipping and not a.startswith('--'):
             continue
         skipping = False
         out.append(a)
-    return out + ['--dtype', dtype]
+    return out + [flag, *map(str, values)]
+
+
+def _memory_env(args) -> Dict[str, str]:
+    env = dict(os.environ)
+    if args.malloc_mmap_threshold and not args.device.startswith('cuda'):
+        env['MALLOC_MMAP_THRESHOLD_'] = str(args.malloc_mmap_threshold)
+    return env
+
+
+def _run_child(argv, k, child_env) -> Dict:
+    out = subprocess.run([sys.executable, __file__, *argv, '--child', str(k)],
+                         capture_output=True, text=True, env=child_env, check=False)
+    if out.returncode:
+        raise RuntimeError(f'child for {k} clips failed:\n{out.stderr[-3000:]}')
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def _median(xs):
+    xs = sorted(xs)
+    return xs[len(xs) // 2]
+
+
+def run_batch_points(args, argv, gemm, flops) -> None:
+    """Per number of clips: one child times every batch size alternating (the ratio of
+    clips/s to the first size, per round and its median); one fresh child per size gives
+    its peak memory."""
+    argv = _argv_with(argv, '--dtype', args.dtype)
+    env = _memory_env(args)
+    clip_sec = args.clip_len * args.frame_interval / args.fps
+    ref = args.batches[0]
+    print(f"{args.arch} ({args.backbone}) + FAM | stream | batch {' / '.join(map(str, args.batches))}"
+          f" alternating x {args.clip_len}x{args.size}x{args.size} | {device_name(args.device)}"
+          f" | {args.dtype} | a clip = {clip_sec:.2f} s of video")
+    if gemm and flops:
+        print(f'  GEMM rates: {format_rates(gemm)}; {flops / 1e9:.1f} GFLOP per clip')
+    for k in args.num_clips:
+        times = {int(b): t for b, t in _run_child(argv, k, os.environ)['times'].items()}
+        print(f'  {k} steps of each size, alternating; clips/s counts all B recordings:')
+        for b in args.batches:
+            med = _median(times[b])
+            # per round: clips/s of b over clips/s of ref, both timed in that round
+            ratios = [(b / t) / (ref / t_ref) for t, t_ref in zip(times[b], times[ref])]
+            row = dict(num_clips=k, batch=b, median_s=med, clips_per_s=b / med,
+                       realtime_x=b / med * clip_sec, ratio=_median(ratios),
+                       ratio_min=min(ratios), ratio_max=max(ratios))
+            if not args.no_memory:
+                mem = _run_child(_argv_with(argv, '--batch', b), k, env)
+                row['peak_gib'] = mem['peak'] / 1024**3
+                if mem.get('rss_before') is not None:
+                    row['rise_gib'] = (mem['peak'] - mem['rss_before']) / 1024**3
+            if flops and args.dtype in gemm:
+                row['gflops_per_s'] = flops * row['clips_per_s'] / 1e9
+                row['gemm_fraction'] = row['gflops_per_s'] / gemm[args.dtype]
+            if args.json:
+                print(json.dumps({**vars(args), **row, 'device_name': device_name(args.device)}))
+                continue
+            peak = f", peak {row['peak_gib']:.2f} GiB" if 'peak_gib' in row else ''
+            rise = f", rise {row['rise_gib']:.2f} GiB" if 'rise_gib' in row else ''
+            rate = (f", {100 * row['gemm_fraction']:.0f}% of the {args.dtype} GEMM rate"
+                    if 'gemm_fraction' in row else '')
+            print(f"  batch {b:3d}: {med:.3f} s per step (median), {row['clips_per_s']:.2f} "
+                  f"clips/s = {row['ratio']:.2f}x batch {ref} (rounds {row['ratio_min']:.2f}-"
+                  f"{row['ratio_max']:.2f}), {row['realtime_x']:.1f}x real time{rate}{peak}{rise}")
 
 
 def run_points(args, argv, gemm, flops) -> None:
     """One row per number of clips for ``args.dtype``, each point in fresh children."""
-    argv = _argv_with_dtype(argv, args.dtype)
-    env = dict(os.environ)
-    if args.malloc_mmap_threshold and not args.device.startswith('cuda'):
-        env['MALLOC_MMAP_THRESHOLD_'] = str(args.malloc_mmap_threshold)
+    argv = _argv_with(argv, '--dtype', args.dtype)
+    env = _memory_env(args)
     clip_sec = args.clip_len * args.frame_interval / args.fps
     print(f"{args.arch} ({args.backbone}) + FAM | {args.mode}"
           f"{' +checkpoint' if args.checkpoint else ''} | batch {args.batch} x "
@@ -251,11 +371,7 @@ def run_points(args, argv, gemm, flops) -> None:
         print(f'  GEMM rates: {format_rates(gemm)}; {flops / 1e9:.1f} GFLOP per clip')
     rows = []
     def run_child(k, child_env):
-        out = subprocess.run([sys.executable, __file__, *argv, '--child', str(k)],
-                             capture_output=True, text=True, env=child_env, check=False)
-        if out.returncode:
-            raise RuntimeError(f'child for {k} clips failed:\n{out.stderr[-3000:]}')
-        return json.loads(out.stdout.strip().splitlines()[-1])
+        return _run_child(argv, k, child_env)
 
     for k in args.num_clips:
         # times from a child with the default allocator, memory from one under the fixed
