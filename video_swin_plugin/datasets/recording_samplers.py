@@ -27,6 +27,22 @@ def _windows_by_recording(dataset) -> List[List[int]]:
     return [[i for _, i in sorted(windows)] for windows in by_video.values()]
 
 
+def _set_common(sampler, dataset, shuffle: bool, seed: Optional[int],
+                num_replicas: Optional[int], rank: Optional[int]) -> None:
+    """What both samplers set: shuffle, seed (mmengine passes the run's), this rank and the
+    world size (default: the process's), epoch 0, and the windows grouped by recording."""
+    from mmengine.dist import get_dist_info
+    world_rank, world_size = get_dist_info()
+    sampler.shuffle = shuffle
+    sampler.seed = 0 if seed is None else seed
+    sampler.world_size = world_size if num_replicas is None else num_replicas
+    sampler.rank = world_rank if rank is None else rank
+    if not 0 <= sampler.rank < sampler.world_size:
+        raise ValueError(f'rank {sampler.rank} outside [0, {sampler.world_size})')
+    sampler.epoch = 0
+    sampler.videos = _windows_by_recording(dataset)
+
+
 @DATA_SAMPLERS.register_module()
 class RecordingStreamSampler(Sampler):
     """Feeds each batch slot whole recordings, window by window in time order (for random state
@@ -55,18 +71,9 @@ class RecordingStreamSampler(Sampler):
     def __init__(self, dataset, batch_size: int, shuffle: bool = True,
                  seed: Optional[int] = None, num_replicas: Optional[int] = None,
                  rank: Optional[int] = None) -> None:
-        from mmengine.dist import get_dist_info
-        world_rank, world_size = get_dist_info()
         self.dataset = dataset
         self.batch_size = batch_size
-        self.shuffle = shuffle
-        self.seed = 0 if seed is None else seed
-        self.world_size = world_size if num_replicas is None else num_replicas
-        self.rank = world_rank if rank is None else rank
-        if not 0 <= self.rank < self.world_size:
-            raise ValueError(f'rank {self.rank} outside [0, {self.world_size})')
-        self.epoch = 0
-        self.videos = _windows_by_recording(dataset)
+        _set_common(self, dataset, shuffle, seed, num_replicas, rank)
         self.num_streams = batch_size * self.world_size
         if len(self.videos) < self.num_streams:
             print_log(f'RecordingStreamSampler: {len(self.videos)} recordings for '
@@ -140,16 +147,7 @@ class InterleavedRecordingSampler(Sampler):
 
     def __init__(self, dataset, shuffle: bool = True, seed: Optional[int] = None,
                  num_replicas: Optional[int] = None, rank: Optional[int] = None) -> None:
-        from mmengine.dist import get_dist_info
-        world_rank, world_size = get_dist_info()
-        self.shuffle = shuffle
-        self.seed = 0 if seed is None else seed
-        self.world_size = world_size if num_replicas is None else num_replicas
-        self.rank = world_rank if rank is None else rank
-        if not 0 <= self.rank < self.world_size:
-            raise ValueError(f'rank {self.rank} outside [0, {self.world_size})')
-        self.epoch = 0
-        self.videos = _windows_by_recording(dataset)
+        _set_common(self, dataset, shuffle, seed, num_replicas, rank)
         self.length = self._bound() if self.videos else 0
 
     def _deal(self, rng: np.random.Generator) -> List[List[int]]:
