@@ -396,3 +396,23 @@ def noisy_night(seed: int, noise: float):
     noisy = truth.copy()
     noisy[flip] = (truth[flip] + rng.integers(1, 3, flip.sum())) % 3
     return truth, noisy
+
+
+class CountingModel:
+    """Wraps a recognizer to count ``predict_clip`` calls and raise ``RuntimeError(message)``
+    at call ``fail_at`` (a crash mid-recording); everything else is the wrapped model's."""
+
+    def __init__(self, model, fail_at: Optional[int] = None, message: str = 'injected failure'):
+        self.model, self.calls, self.fail_at, self.message = model, 0, fail_at, message
+
+    def __getattr__(self, name):
+        return getattr(self.model, name)
+
+    def eval(self):
+        return self
+
+    def predict_clip(self, inputs, memory):
+        self.calls += 1
+        if self.fail_at is not None and self.calls == self.fail_at:
+            raise RuntimeError(self.message)
+        return self.model.predict_clip(inputs, memory)

@@ -14,26 +14,7 @@ from video_swin_plugin.staging import Smoothing, stream_videos
 from video_swin_plugin.staging.inputs import group_sessions
 from video_swin_plugin.video_reader import ClipReader
 
-from .helpers import read_outputs
-
-
-class Counting:
-    """Wraps a model to count predict_clip calls and optionally fail at call ``fail_at``."""
-
-    def __init__(self, model, fail_at=None):
-        self.model, self.calls, self.fail_at = model, 0, fail_at
-
-    def __getattr__(self, name):
-        return getattr(self.model, name)
-
-    def eval(self):
-        return self
-
-    def predict_clip(self, inputs, memory):
-        self.calls += 1
-        if self.fail_at is not None and self.calls == self.fail_at:
-            raise RuntimeError('injected failure')
-        return self.model.predict_clip(inputs, memory)
+from .helpers import CountingModel, read_outputs
 
 
 def _with_model(clf, model):
@@ -52,7 +33,7 @@ def test_stopped_then_rerun_gives_the_outputs_of_an_uninterrupted_run(
     assert first['stopped'] and not (out / 'night_a.csv').exists()
     second = stream_videos(stream_classifier, inputs, out, smooth, max_clips=40, progress=False)
     assert second['stopped'] and (out / 'night_a.csv').exists()
-    counting = Counting(stream_classifier.model)
+    counting = CountingModel(stream_classifier.model)
     stream_videos(_with_model(stream_classifier, counting), inputs, out, smooth, progress=False)
     assert counting.calls == 80 - 13 - 40  # only the clips not done before
     for stem in ('night_a', 'night_b'):
@@ -64,14 +45,14 @@ def test_crash_mid_video_then_rerun_gives_identical_outputs(stage_videos, stream
                                                             tmp_path):
     inputs = [str(stage_videos / 'night_a.mp4')]
     stream_videos(stream_classifier, inputs, tmp_path / 'ref', progress=False)
-    crashing = Counting(stream_classifier.model, fail_at=23)
+    crashing = CountingModel(stream_classifier.model, fail_at=23)
     report = stream_videos(_with_model(stream_classifier, crashing), inputs, tmp_path / 'out',
                            progress=False, save_every=5, save_interval_sec=1e9)
     assert report['videos'][0]['status'] == 'failed'
     assert 'injected failure' in report['videos'][0]['error']
     state = torch.load(tmp_path / 'out' / 'night_a.state.pt', weights_only=True)
     assert state['next_clip'] == 20  # the last save before the crash
-    counting = Counting(stream_classifier.model)
+    counting = CountingModel(stream_classifier.model)
     stream_videos(_with_model(stream_classifier, counting), inputs, tmp_path / 'out',
                   progress=False, save_every=5)
     assert counting.calls == 20
@@ -83,7 +64,7 @@ def test_finished_video_is_not_recomputed_and_new_smoothing_only_resummarises(
     inputs = [str(stage_videos / 'night_a.mp4')]
     stream_videos(stream_classifier, inputs, tmp_path, Smoothing(5), progress=False)
     before = read_outputs(tmp_path, 'night_a')
-    counting = Counting(stream_classifier.model)
+    counting = CountingModel(stream_classifier.model)
     report = stream_videos(_with_model(stream_classifier, counting), inputs, tmp_path, Smoothing(5),
                            progress=False)
     assert counting.calls == 0 and report['videos'][0]['status'] == 'done'

@@ -15,20 +15,16 @@ import torch
 from video_swin_plugin.apis.streaming import StreamingClassifier
 from video_swin_plugin.datasets.format_corpus import CORPUS, write_numbered_video
 
-from .helpers import (REPO, read_outputs, tiny_stream_config as tiny_config, write_stage_video,
-                      write_stream_config as write_config)
+from .helpers import (REPO, CountingModel, read_outputs, tiny_stream_config as tiny_config,
+                      write_stage_video)
 
 NIGHT = [0] * 6 + [1] * 8 + [2] * 4 + [0] * 4  # 22 s at 1 s per stage
 
 
 @pytest.fixture(scope='module')
-def model(tmp_path_factory):
-    root = tmp_path_factory.mktemp('model')
-    torch.manual_seed(0)
-    config = write_config(root / 'tiny_stream.py')
-    checkpoint = root / 'tiny.pth'
-    torch.save(StreamingClassifier(tiny_config()).model.state_dict(), checkpoint)
-    return config, checkpoint
+def model(stream_model):
+    """The seed-0 tiny FAM model's config file and checkpoint (conftest's stream_model)."""
+    return stream_model.config, stream_model.checkpoint
 
 
 @pytest.fixture(scope='module')
@@ -163,24 +159,8 @@ def test_a_failure_never_replaces_a_good_summary(tmp_path):
     good = read_outputs(out, 'night', ['json', 'png'])
     (out / 'night.csv').unlink()  # staged again on the next run, which fails half way
 
-    class Failing:
-        def __init__(self, model):
-            self.model, self.calls = model, 0
-
-        def __getattr__(self, name):
-            return getattr(self.model, name)
-
-        def eval(self):
-            return self
-
-        def predict_clip(self, inputs, memory):
-            self.calls += 1
-            if self.calls == 5:
-                raise RuntimeError('GPU fell off the bus')
-            return self.model.predict_clip(inputs, memory)
-
-    failing = StreamingClassifier.from_model(Failing(clf.model), clf.classes, clf.schedule,
-                                             clf.transform)
+    crashing = CountingModel(clf.model, fail_at=5, message='GPU fell off the bus')
+    failing = StreamingClassifier.from_model(crashing, clf.classes, clf.schedule, clf.transform)
     logged = []
     report = StreamJob(failing, str(out), progress=False, log=logged.append).run(
         [(str(video), 'night.mp4')])

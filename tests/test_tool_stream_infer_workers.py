@@ -10,10 +10,8 @@ import time
 from pathlib import Path
 
 import pytest
-import torch
 
-from .helpers import (REPO, read_outputs, tiny_stream_config, write_stage_video,
-                      write_stream_config)
+from .helpers import REPO, read_outputs, write_stage_video
 
 SESSION = r'^(?P<session>[a-z0-9]+)_'
 NAMES = ['a_night', 'b_night', 'c_night', 'sow1_part1', 'sow1_part2', 'sow1_part3']
@@ -21,14 +19,10 @@ ENV = dict(os.environ, OMP_NUM_THREADS='1', PYTHONPATH=str(REPO))
 
 
 @pytest.fixture(scope='module')
-def farm(tmp_path_factory):
+def farm(tmp_path_factory, stream_model):
     """Six recordings: three nights of one file and one night of three files (a session)."""
-    from video_swin_plugin.apis.streaming import StreamingClassifier
     root = tmp_path_factory.mktemp('workers')
-    torch.manual_seed(0)
-    config = write_stream_config(root / 'tiny_stream.py')
-    checkpoint = root / 'tiny.pth'
-    torch.save(StreamingClassifier(tiny_stream_config()).model.state_dict(), checkpoint)
+    config, checkpoint = stream_model.config, stream_model.checkpoint
     videos = root / 'videos'
     videos.mkdir()
     for i, name in enumerate(NAMES):
