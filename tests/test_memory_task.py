@@ -23,7 +23,7 @@ def test_fam_remembers_the_cue_the_clip_model_cannot(tmp_path):
     far = f'>={bench.FAR_STEPS} steps'
     fam, clip = results['fam'], results['clip']
     # the tiny config fits the clip-readable variant (the cue on screen all the time)
-    assert fam['visible_acc'] >= 0.9, fam
+    assert fam['visible_acc'] >= 0.95, fam
     assert fam[f'n {far}'] >= 40 and clip[f'n {far}'] == fam[f'n {far}']
     # the clip model sees the cue while it is on screen, so it learnt the colours ...
     assert clip['cue'] >= 0.6, clip
