@@ -31,6 +31,8 @@ def test_constant_label_is_named():
     message = collapse_warning(probs, NAMES)
     assert "100.0% of 200 clips get the label 'nrem'" in message
     assert 'hardly vary' not in message
+    # varied probabilities: a recording that is all nrem gives this too, and the message says so
+    assert "right if these clips really are all 'nrem'" in message
 
 
 def test_label_share_threshold_is_99_percent():
@@ -51,6 +53,7 @@ def test_near_constant_probabilities_name_the_likeliest_class():
     message = collapse_warning(probs, NAMES)
     assert 'hardly vary across the 50 clips' in message and "p('rem') = 0.400" in message
     assert '% of 50 clips' not in message
+    assert 'right if' not in message  # probabilities that do not move are never right
     assert collapse_warning(probs, NAMES, min_std=5e-5) is None  # the threshold is what counts
 
 

@@ -74,9 +74,13 @@ def collapse_warning(scores: Any, class_names: Optional[Sequence[str]] = None, *
                      f'p({names[likely]!r}) = {probs[:, likely].mean():.3f})')
     if not found:
         return None
-    return ('the model output looks collapsed: ' + '; '.join(found) + '. A model that gives '
-            'one answer whatever the input was not trained to use it (check the training '
-            'loss against chance, the learning rate and the head)')
+    # one label with varied probabilities is also what a right model gives a recording that is
+    # one class throughout (a sow awake all file long), so say so rather than call it broken
+    right_if = ('' if std.max() < min_std else ' (right if these clips really are all '
+                f'{names[top]!r}; if not:)')
+    return ('the model output looks collapsed: ' + '; '.join(found) + '.' + right_if + ' A '
+            'model that gives one answer whatever the input was not trained to use it (check '
+            'the training loss against chance, the learning rate and the head)')
 
 
 def sample_clip_scores(sample: Any) -> np.ndarray:
