@@ -64,10 +64,11 @@ def collapse_warning(scores: Any, class_names: Optional[Sequence[str]] = None, *
     top = int(counts.argmax())
     share = counts[top] / n
     std = probs.std(axis=0)
+    flat = std.max() < min_std  # no clip moves any class's probability
     found = []
     if share >= label_share:
         found.append(f'{share:.1%} of {n} clips get the label {names[top]!r}')
-    if std.max() < min_std:
+    if flat:
         likely = int(probs.mean(axis=0).argmax())
         found.append(f'the class probabilities hardly vary across the {n} clips (largest '
                      f'per-class std {std.max():.1e} < {min_std:g}; mean '
@@ -76,7 +77,7 @@ def collapse_warning(scores: Any, class_names: Optional[Sequence[str]] = None, *
         return None
     # one label with varied probabilities is also what a right model gives a recording that is
     # one class throughout (a sow awake all file long), so say so rather than call it broken
-    right_if = ('' if std.max() < min_std else ' (right if these clips really are all '
+    right_if = ('' if flat else ' (right if these clips really are all '
                 f'{names[top]!r}; if not:)')
     return ('the model output looks collapsed: ' + '; '.join(found) + '.' + right_if + ' A '
             'model that gives one answer whatever the input was not trained to use it (check '
