@@ -44,8 +44,8 @@ SWIN_MODELS = [
 ]
 FAM_MODELS = ['swin_tiny_fam_patch244_window877_sowsleep', 'swin_tiny_fam_sowsleep_synthetic_tiny']
 DEMO_MODEL = 'sowsleep_synthetic_tiny'
-MEMORY_MODELS = ['swin_tiny_fam_memory_task', 'swin_tiny_clip_memory_task',
-                 'swin_tiny_gru_memory_task']  # benchmarks/memory_task.py
+MEMORY_MODELS = ['swin_tiny_fam_memory_task', 'swin_tiny_fam_long_memory_task',  # the memory
+                 'swin_tiny_clip_memory_task', 'swin_tiny_gru_memory_task']  # benchmark's
 
 # ---- the tiny models ---------------------------------------------------------------------------
 

@@ -172,9 +172,18 @@ def test_gated_write_and_xavier_init():
     feats = torch.randn(2, 16, 1, 1, 1)
     out, first = neck.step(feats, neck.init_memory(2))
     assert out.shape == (2, 16, 1, 1, 1) and first.fresh.eq(0).all()
-    _, second = neck.step(torch.randn(2, 16, 1, 1, 1), first)
+    later = torch.randn(2, 16, 1, 1, 1)
+    _, second = neck.step(later, first)
     moved = (second.tokens - first.tokens).abs().mean() / first.tokens.abs().mean()
     assert 0.01 < moved < 0.5  # a partial write, not a replacement
+    slow = FAMNeck(16, embed_dims=16, num_mem_tokens=2, num_heads=2, token_grid=(1, 1, 1),
+                   memory_update='gated', init='xavier', gate_bias=-4.0)
+    assert slow.layers[0].gate.bias.eq(-4).all()
+    weights = {k: v for k, v in neck.state_dict().items() if not k.endswith('gate.bias')}
+    slow.load_state_dict(weights, strict=False)  # the same weights but the gate's bias
+    _, slow_second = slow.step(later, slow.step(feats, slow.init_memory(2))[1])
+    slow_moved = (slow_second.tokens - first.tokens).abs().mean() / first.tokens.abs().mean()
+    assert slow_moved < moved  # a more negative bias writes less per step
     with pytest.raises(ValueError, match="memory_update must be 'residual' or 'gated'"):
         FAMNeck(16, memory_update='lstm')
     with pytest.raises(ValueError, match='needs memory_norm=True'):

@@ -30,3 +30,33 @@ def test_fam_remembers_the_cue_the_clip_model_cannot(tmp_path):
     # ... but is near chance (1/3) once the cue has gone; FAM keeps it in memory
     assert clip[far] <= 1 / 3 + 0.2, clip
     assert fam[far] - clip[far] >= 0.3, (fam, clip)
+
+
+def test_two_stage_recipe_runs_through_the_tools(tmp_path):
+    """--size full's recipe (its configs: FAM with the slow-start gate and 60-clip windows),
+    shrunk: a first stage on short recordings, a second from its checkpoint on longer ones in
+    windows continued by state passing, then staging. Not a learning test (one epoch each):
+    it shows the second stage starts from the first's weights and is what gets staged."""
+    import torch
+    bench = load_benchmark()
+    size = bench.TaskSize(train_recordings=3, train_sec=6, test_recordings=3, test_sec=12,
+                          cue_window=(1, 2), epochs=1, num_clips=6, pretrain_recordings=3,
+                          pretrain_epochs=1, pretrain_clips=4, long_recordings=3, long_sec=12,
+                          long_epochs=1, configs=dict(fam='fam_long'))
+    roots = bench.write_data(str(tmp_path / 'data'), size, seed=0)
+    assert len(open(roots['long'] + '/cues.csv').readlines()) == 1 + 3
+    backbone = bench.pretrain(roots, size, 0, str(tmp_path))
+    result = bench.run_model('fam', roots, size, 0, str(tmp_path), load_from=backbone['checkpoint'])
+    work = tmp_path / 'fam_seed0'
+    first = torch.load(work / 'train' / 'epoch_1.pth', map_location='cpu', weights_only=False)
+    second = torch.load(work / 'train_long' / 'epoch_1.pth', map_location='cpu',
+                        weights_only=False)
+    assert result['checkpoint'] == str(work / 'train_long' / 'epoch_1.pth')
+    assert result['train_s'] == round(result['first_stage_s'] + result['long_stage_s'], 1)
+    bias = 'neck.layers.0.gate.bias'
+    assert first['state_dict'][bias].sub(-4.0).abs().max() < 0.1  # the long config's gate
+    assert not torch.equal(first['state_dict'][bias], second['state_dict'][bias])  # trained on
+    log = (work / 'train_long.log').read_text()
+    assert 'Load checkpoint from' in log and str(work / 'train' / 'epoch_1.pth') in log
+    # every clip of the 12-s held-out recordings was staged
+    assert result['clips'] > 0 and result['n cue'] > 0

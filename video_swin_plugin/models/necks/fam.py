@@ -162,7 +162,11 @@ class FAMNeck(nn.Module):
             Defaults to False.
         memory_update (str): ``'residual'`` (the paper's: memory + attention output) or
             ``'gated'`` (a learned per-channel gate mixes a fresh candidate into the memory,
-            GRU-style; starts writing ~12%). Defaults to ``'residual'``.
+            GRU-style). Defaults to ``'residual'``.
+        gate_bias (float): Initial bias of the gated write: each step starts by writing
+            ``sigmoid(gate_bias)`` of the candidate (-2: ~12%, -4: ~2%). More negative keeps
+            what was written longer before the gate has learnt when to close (minutes-long
+            delays, benchmarks/RESULTS.md). Defaults to -2.0.
         init (str): Linear weights ``'trunc_normal'`` (std 0.02, ViT) or ``'xavier'``
             (uniform; larger for a narrow neck trained from scratch, so a write into a populated
             memory is not ~1% of it). Defaults to ``'trunc_normal'``.
@@ -184,11 +188,13 @@ class FAMNeck(nn.Module):
                  fused_attention: bool = True,
                  use_checkpoint: bool = False,
                  memory_update: str = 'residual',
+                 gate_bias: float = -2.0,
                  init: str = 'trunc_normal') -> None:
         super().__init__()
         if init not in ('trunc_normal', 'xavier'):
             raise ValueError(f"init must be 'trunc_normal' or 'xavier', got {init!r}")
         self.init = init
+        self.gate_bias = float(gate_bias)
         if num_mem_tokens < 1 or num_layers < 1:
             raise ValueError(f'num_mem_tokens ({num_mem_tokens}) and num_layers ({num_layers}) '
                              'must be >= 1')
@@ -226,7 +232,7 @@ class FAMNeck(nn.Module):
                 nn.init.xavier_uniform_(m.weight)
         for layer in self.layers:
             if layer.gate is not None:
-                nn.init.constant_(layer.gate.bias, -2.0)  # sigmoid(-2) ~ 0.12: mostly keep
+                nn.init.constant_(layer.gate.bias, self.gate_bias)  # start mostly keeping
 
     # ---- state -------------------------------------------------------------------------------
     def init_memory(self, batch_size: int) -> FAMMemory:
