@@ -9,7 +9,11 @@ the *visible* variant (the cue on screen all the time). Then each model (FAM, cl
 is trained through ``tools/train.py`` with its committed config
 (configs/recognition/memory_task/) from that checkpoint, on the memory variant; the held-out
 recordings are staged with ``tools/stream_infer.py`` (memory reset per recording, no
-smoothing), and accuracy is reported by delay after the cue's end. After the cue only a memory
+smoothing), and accuracy is reported by delay after the cue's end. At ``--size full`` (delays up
+to 10 minutes) training has two stages, both through ``tools/train.py``: 1-minute recordings,
+each one window (learn to write the cue), then from that checkpoint 5-minute recordings in
+1-minute windows continued by state passing (learn to keep it); FAM uses
+swin_tiny_fam_long_memory_task.py there. After the cue only a memory
 can tell the class: a clip-only model sits at chance (1 / 3).
 
     python benchmarks/memory_task.py --size ci              # ~minutes: 20-s recordings

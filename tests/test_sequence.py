@@ -214,6 +214,18 @@ def test_state_passing_only_into_the_continuing_window():
     assert at.tolist() == [1, -1]
     assert torch.equal(memory.tokens[0], kept_a.tokens[0])
     assert not torch.equal(memory.tokens[1], kept_b.tokens[0])
+    # the next epoch: a.mp4's first window again; its second window continues from it, not
+    # from where a.mp4 ended in the previous epoch (clips 2-3 were kept last)
+    model(**batch([('a.mp4', 2, 0)]), mode='loss')
+    assert model._passed['a.mp4'][0] == 3
+    model(**batch([('a.mp4', 0, 0)]), mode='loss')
+    first = model._passed['a.mp4'][1]
+    assert model._passed['a.mp4'][0] == 1
+    again, kept = model._passed_state(1, batch([('a.mp4', 2, 0)])['data_samples'])
+    assert again.tolist() == [0] and torch.equal(kept.tokens, first.tokens)
+    # two windows of one recording in a batch: the one ending last is kept
+    model(**batch([('a.mp4', 4, 0), ('a.mp4', 2, 0)]), mode='loss')
+    assert model._passed['a.mp4'][0] == 5
     # the memory is injected at that clip: clip 0 runs from the initial memory
     neck = model.neck
     feats = torch.randn(2 * 3, TINY_SWIN_CHANNELS, 1, 1, 1)

@@ -124,11 +124,17 @@ class SequenceRecognizer3D(BaseRecognizer):
         return torch.tensor(at, device=device), FAMMemory.cat(states)
 
     def _keep_final_memory(self, memory: FAMMemory, data_samples) -> None:
-        """Keep each window's detached final memory under its recording (latest window wins)."""
+        """Keep each window's detached final memory under its recording: the window seen last
+        replaces what was kept (the sampler's order; within a batch, the one ending last), so
+        a new epoch's first window restarts the chain instead of waiting behind the previous
+        epoch's last window."""
         memory = memory.detach()
+        newest: Dict[str, Tuple[int, int]] = {}
         for b, end in enumerate(self._window_ends(data_samples)):
-            if end is not None and end[2] >= self._passed.get(end[0], (-1, None))[0]:
-                self._passed[end[0]] = (end[2], memory.select(slice(b, b + 1)))
+            if end is not None and (end[0] not in newest or end[2] >= newest[end[0]][0]):
+                newest[end[0]] = (end[2], b)
+        for video, (last, b) in newest.items():
+            self._passed[video] = (last, memory.select(slice(b, b + 1)))
 
     # ---- features ----------------------------------------------------------------------------
     def _backbone(self, x: torch.Tensor) -> torch.Tensor:
