@@ -149,7 +149,7 @@ def train(model: str, roots: Dict[str, str], size: TaskSize, seed: int, work: st
     wall = run(cmd, osp.join(work, f'{name}.log'), threads)
     ckpt = osp.join(work_dir, f'epoch_{epochs}.pth')
     if not osp.isfile(ckpt):
-        raise RuntimeError(f'no checkpoint {ckpt} after training; see {work}/train.log')
+        raise RuntimeError(f'no checkpoint {ckpt} after training; see {work}/{name}.log')
     return dict(checkpoint=ckpt, train_s=round(wall, 1))
 
 
