@@ -188,5 +188,7 @@ def test_gated_write_and_xavier_init():
         FAMNeck(16, memory_update='lstm')
     with pytest.raises(ValueError, match='needs memory_norm=True'):
         FAMNeck(16, num_heads=2, memory_update='gated', memory_norm=False)
+    with pytest.raises(ValueError, match="gate_bias must be a number .* got 'x'"):
+        FAMNeck(16, num_heads=2, memory_update='gated', gate_bias='x')
     with pytest.raises(ValueError, match="init must be 'trunc_normal' or 'xavier'"):
         FAMNeck(16, init='kaiming')

@@ -194,6 +194,9 @@ class FAMNeck(nn.Module):
         if init not in ('trunc_normal', 'xavier'):
             raise ValueError(f"init must be 'trunc_normal' or 'xavier', got {init!r}")
         self.init = init
+        if isinstance(gate_bias, bool) or not isinstance(gate_bias, (int, float)):
+            raise ValueError(f'gate_bias must be a number (the write gate\'s initial bias, e.g. '
+                             f'-2.0), got {gate_bias!r}')
         self.gate_bias = float(gate_bias)
         if num_mem_tokens < 1 or num_layers < 1:
             raise ValueError(f'num_mem_tokens ({num_mem_tokens}) and num_layers ({num_layers}) '
