@@ -10,14 +10,15 @@ is trained through ``tools/train.py`` with its committed config
 (configs/recognition/memory_task/) from that checkpoint, on the memory variant; the held-out
 recordings are staged with ``tools/stream_infer.py`` (memory reset per recording, no
 smoothing), and accuracy is reported by delay after the cue's end. At ``--size full`` (delays up
-to 10 minutes) training has two stages, both through ``tools/train.py``: 1-minute recordings,
-each one window (learn to write the cue), then from that checkpoint 5-minute recordings in
-1-minute windows continued by state passing (learn to keep it); FAM uses
-swin_tiny_fam_long_memory_task.py there. After the cue only a memory
-can tell the class: a clip-only model sits at chance (1 / 3).
+to 10 minutes) training has three stages, all through ``tools/train.py``, each from the last
+one's checkpoint: 16-s recordings in one window each (learn to write the cue), 1-minute ones in
+one window each (write a later cue, keep it for a minute), then 5-minute recordings in 1-minute
+windows continued by state passing (keep it for minutes); FAM uses
+swin_tiny_fam_long_memory_task.py there. After the cue only a memory can tell the class: a
+clip-only model sits at chance (1 / 3).
 
-    python benchmarks/memory_task.py --size ci              # ~minutes: 20-s recordings
-    python benchmarks/memory_task.py --size full              # 10-min held-out recordings
+    python benchmarks/memory_task.py --size ci      # ~10 min on 2 cores (--jobs 2): 16-s recordings
+    python benchmarks/memory_task.py --size full    # 10-min held-out recordings
 
 Prints a table (one row per model and seed) and writes WORK/results.json.
 """
@@ -47,41 +48,61 @@ FAR_STEPS = 8  # "clips >= 8 steps after the cue": the CI test's measure
 
 
 @dataclass
-class TaskSize:
-    """One size of the task: recordings written for training and for the held-out test."""
-    train_recordings: int
-    train_sec: float
-    test_recordings: int
-    test_sec: float
+class Stage:
+    """One training stage through tools/train.py, on recordings written for it, from the
+    previous stage's checkpoint (the first stage from the pretrained backbone)."""
+    split: str                    # the recordings' folder under the data root
+    recordings: int
+    sec: float
     cue_window: Sequence[float]   # the cue starts uniformly in this (s)
     epochs: int
     num_clips: int                # K, clips per training window
+    data_seed: int = 0            # added to the run's seed: the recordings' own seed
+    lr: Optional[float] = None    # None: the config's
+
+    @property
+    def name(self) -> str:        # its work folder and log
+        return 'train' if self.split == 'train' else f'train_{self.split}'
+
+
+@dataclass
+class TaskSize:
+    """One size of the task: the training stages and the held-out recordings."""
+    stages: List[Stage]           # one 'train' stage among them
+    test_recordings: int
+    test_sec: float
+    cue_window: Sequence[float]   # of the held-out recordings
     burn_in: int = 0
     cue_px: int = 8               # the cue's side, of 32-px frames
     pretrain_recordings: int = 128  # visible-cue recordings the backbone first learns on
     pretrain_epochs: int = 4
     pretrain_clips: int = 16      # K of the pretraining windows
-    # a second stage on longer recordings, from the first stage's checkpoint, in windows of
-    # num_clips continued by state passing: where keeping the memory for minutes is learnt
-    long_recordings: int = 0
-    long_sec: float = 0.0
-    long_epochs: int = 0
-    long_lr: float = 1e-3
     configs: Optional[Dict[str, str]] = None  # model -> CONFIGS key, where not the model's own
 
     def config(self, model: str) -> str:
         return CONFIGS[(self.configs or {}).get(model, model)]
 
+    @property
+    def main(self) -> Stage:      # the stage --epochs and --train-recordings change
+        return next(s for s in self.stages if s.split == 'train')
+
 
 SIZES = {
-    # the CI test's: one window covers a whole 20-s recording
-    'ci': TaskSize(train_recordings=256, train_sec=16, test_recordings=30, test_sec=16,
-                   cue_window=(1, 4), epochs=40, num_clips=16, pretrain_epochs=12),
-    # the issue's bins: held-out recordings of 10 minutes; training first on 1-minute
-    # recordings, each one window, then on 5-minute ones in 1-minute windows with state passing
-    'full': TaskSize(train_recordings=128, train_sec=60, test_recordings=12, test_sec=600,
-                     cue_window=(2, 20), epochs=40, num_clips=60, pretrain_epochs=4,
-                     long_recordings=64, long_sec=300, long_epochs=10,
+    # the CI test's: one window covers a whole 16-s recording
+    'ci': TaskSize(stages=[Stage('train', 256, 16, (1, 4), epochs=40, num_clips=16)],
+                   test_recordings=30, test_sec=16, cue_window=(1, 4), pretrain_epochs=12),
+    # the issue's bins: held-out recordings of 10 minutes, cue at 2-20 s. Training in three
+    # stages, each from the last one's checkpoint: 16-s recordings in one window each (the CI
+    # task: learn to write the cue where most of the loss depends on it), 1-minute ones in one
+    # window each (keep it for a minute, gradients through all of it), then 5-minute ones in
+    # 1-minute windows continued by state passing (keep it for minutes). Training cues start
+    # up to 40 s in, so the held-out ones (up to 20 s) are not at the edge of what was seen.
+    'full': TaskSize(stages=[Stage('short', 256, 16, (1, 4), epochs=20, num_clips=16,
+                                   data_seed=5000),
+                             Stage('train', 512, 60, (2, 40), epochs=10, num_clips=60),
+                             Stage('long', 64, 300, (2, 40), epochs=10, num_clips=60,
+                                   data_seed=4000, lr=1e-3)],
+                     test_recordings=12, test_sec=600, cue_window=(2, 20), pretrain_epochs=4,
                      configs=dict(fam='fam_long')),
 }
 FPS = 2  # frames per second of the recordings (the configs' 1-s clips of 2 frames)
@@ -89,21 +110,19 @@ FPS = 2  # frames per second of the recordings (the configs' 1-s clips of 2 fram
 
 def write_data(root: str, size: TaskSize, seed: int) -> Dict[str, str]:
     from video_swin_plugin.datasets.cue_task import write_cue_recordings
-    roots = dict(pretrain=osp.join(root, 'pretrain'), visible_test=osp.join(root, 'visible_test'))
-    for split, n, s in (('pretrain', size.pretrain_recordings, seed + 2000),
-                        ('visible_test', size.test_recordings, seed + 3000)):
-        if not osp.isfile(osp.join(roots[split], 'cues.csv')):
-            write_cue_recordings(roots[split], num_recordings=n, duration_sec=size.train_sec,
-                                 fps=FPS, cue_px=size.cue_px, visible=True, seed=s)
-    splits = [('train', size.train_recordings, size.train_sec, seed),
-              ('test', size.test_recordings, size.test_sec, seed + 1000)]
-    if size.long_recordings:
-        splits.append(('long', size.long_recordings, size.long_sec, seed + 4000))
-    for split, n, sec, s in splits:
+    main_sec = size.main.sec
+    splits = [('pretrain', size.pretrain_recordings, main_sec, None, seed + 2000, True),
+              ('visible_test', size.test_recordings, main_sec, None, seed + 3000, True),
+              ('test', size.test_recordings, size.test_sec, size.cue_window, seed + 1000, False)]
+    splits += [(st.split, st.recordings, st.sec, st.cue_window, seed + st.data_seed, False)
+               for st in size.stages]
+    roots = {}
+    for split, n, sec, cue_window, s, visible in splits:
         roots[split] = osp.join(root, split)
         if not osp.isfile(osp.join(roots[split], 'cues.csv')):
+            window = dict(cue_window=cue_window) if cue_window else {}
             write_cue_recordings(roots[split], num_recordings=n, duration_sec=sec, fps=FPS,
-                                 cue_window=size.cue_window, cue_px=size.cue_px, seed=s)
+                                 cue_px=size.cue_px, visible=visible, seed=s, **window)
     return roots
 
 
@@ -122,34 +141,34 @@ def run(cmd: List[str], log: str, threads: Optional[int] = None) -> float:
 
 
 def train(model: str, roots: Dict[str, str], size: TaskSize, seed: int, work: str,
-          extra: Sequence[str] = (), split: str = 'train', epochs: Optional[int] = None,
-          load_from: Optional[str] = None, threads: Optional[int] = None,
-          num_clips: Optional[int] = None, name: str = 'train') -> Dict:
-    """tools/train.py with the model's committed config on ``roots[split]`` (in
-    ``work/name``); returns the checkpoint and the wall time."""
-    work_dir = osp.join(work, name)
-    epochs = epochs or size.epochs
-    options = [f'train_dataloader.dataset.ann_file={roots[split]}/annotations.csv',
-               f'train_dataloader.dataset.data_prefix.video={roots[split]}',
-               f'train_dataloader.dataset.num_clips={num_clips or size.num_clips}',
+          stage: Stage, extra: Sequence[str] = (), load_from: Optional[str] = None,
+          threads: Optional[int] = None) -> Dict:
+    """tools/train.py with the model's committed config on ``roots[stage.split]`` (in
+    ``work/stage.name``); returns the checkpoint and the wall time."""
+    work_dir = osp.join(work, stage.name)
+    options = [f'train_dataloader.dataset.ann_file={roots[stage.split]}/annotations.csv',
+               f'train_dataloader.dataset.data_prefix.video={roots[stage.split]}',
+               f'train_dataloader.dataset.num_clips={stage.num_clips}',
                f'train_dataloader.dataset.burn_in={size.burn_in}',
                f'val_dataloader.dataset.ann_file={roots["test"]}/annotations.csv',
                f'val_dataloader.dataset.data_prefix.video={roots["test"]}',
                f'test_dataloader.dataset.ann_file={roots["test"]}/annotations.csv',
                f'test_dataloader.dataset.data_prefix.video={roots["test"]}',
-               f'train_cfg.max_epochs={epochs}',
-               'default_hooks.checkpoint.interval=1000'] + list(extra)
+               f'train_cfg.max_epochs={stage.epochs}',
+               'default_hooks.checkpoint.interval=1000']
+    if stage.lr:
+        options.append(f'optim_wrapper.optimizer.lr={stage.lr}')
     if load_from:  # the pretrained backbone (the configs keep it frozen, as a K400 one)
         options.append(f'load_from={load_from}')
     else:  # from scratch: the whole model, backbone too, at 1e-3 (2e-3 is for neck and head)
         options += ['model.backbone.frozen_stages=-1', 'optim_wrapper.optimizer.lr=1e-3',
                     'optim_wrapper.paramwise_cfg.custom_keys.backbone.lr_mult=1.0']
     cmd = [sys.executable, 'tools/train.py', size.config(model), '--work-dir', work_dir,
-           '--seed', str(seed), '--cfg-options'] + options
-    wall = run(cmd, osp.join(work, f'{name}.log'), threads)
-    ckpt = osp.join(work_dir, f'epoch_{epochs}.pth')
+           '--seed', str(seed), '--cfg-options'] + options + list(extra)
+    wall = run(cmd, osp.join(work, f'{stage.name}.log'), threads)
+    ckpt = osp.join(work_dir, f'epoch_{stage.epochs}.pth')
     if not osp.isfile(ckpt):
-        raise RuntimeError(f'no checkpoint {ckpt} after training; see {work}/{name}.log')
+        raise RuntimeError(f'no checkpoint {ckpt} after training; see {work}/{stage.name}.log')
     return dict(checkpoint=ckpt, train_s=round(wall, 1))
 
 
@@ -204,8 +223,9 @@ def pretrain(roots: Dict[str, str], size: TaskSize, seed: int, work: str) -> Dic
         with open(done) as f:
             return json.load(f)
     os.makedirs(work, exist_ok=True)
-    result = train('clip', roots, size, seed, work, split='pretrain',
-                   epochs=size.pretrain_epochs, num_clips=size.pretrain_clips)
+    visible = Stage('pretrain', size.pretrain_recordings, size.main.sec, (), size.pretrain_epochs,
+                    size.pretrain_clips)
+    result = train('clip', roots, size, seed, work, visible)
     # a clip-readable task: the tiny config must fit it (held-out visible-cue recordings)
     staged = stage('clip', result['checkpoint'], roots['visible_test'], work, size)
     result['visible_acc'] = score(staged['out_dir'], roots['visible_test'])['acc']
@@ -219,16 +239,12 @@ def run_model(model: str, roots: Dict[str, str], size: TaskSize, seed: int, work
               threads: Optional[int] = None) -> Dict:
     work = osp.join(work, f'{model}_seed{seed}' + (f'_{tag}' if tag else ''))
     os.makedirs(work, exist_ok=True)
-    trained = train(model, roots, size, seed, work, extra, load_from=load_from,
-                    threads=threads)
-    if size.long_recordings:  # the second stage, from the first's checkpoint
-        first_s = trained['train_s']
-        trained = train(model, roots, size, seed, work,
-                        [f'optim_wrapper.optimizer.lr={size.long_lr}'] + list(extra),
-                        split='long', epochs=size.long_epochs, load_from=trained['checkpoint'],
-                        threads=threads, name='train_long')
-        trained.update(first_stage_s=first_s, long_stage_s=trained['train_s'],
-                       train_s=round(first_s + trained['train_s'], 1))
+    checkpoint, stage_train_s = load_from, {}
+    for st in size.stages:  # each from the previous one's checkpoint
+        trained = train(model, roots, size, seed, work, st, extra, checkpoint, threads)
+        checkpoint, stage_train_s[st.split] = trained['checkpoint'], trained['train_s']
+    trained = dict(checkpoint=checkpoint, stage_train_s=stage_train_s,
+                   train_s=round(sum(stage_train_s.values()), 1))
     staged = stage(model, trained['checkpoint'], roots['test'], work, size)
     return dict(model=model, seed=seed, **trained, **staged, **score(staged['out_dir'],
                                                                       roots['test']))
@@ -250,10 +266,11 @@ def main(argv: Optional[List[str]] = None) -> List[Dict]:
     p.add_argument('--size', choices=sorted(SIZES), default='ci')
     p.add_argument('--models', nargs='+', choices=MODELS, default=list(MODELS))
     p.add_argument('--seeds', nargs='+', type=int, default=[0])
-    p.add_argument('--epochs', type=int, help='override the size\'s training epochs')
+    p.add_argument('--epochs', type=int, help="override the epochs of the size's 'train' stage")
     p.add_argument('--work-dir', default='work_dirs/memory_task')
     p.add_argument('--cue-px', type=int, help="override the size's cue side (px)")
-    p.add_argument('--train-recordings', type=int, help="override the size's training set")
+    p.add_argument('--train-recordings', type=int,
+                   help="override the recordings of the size's 'train' stage")
     p.add_argument('--tag', default='', help='suffix of the models\' work folders')
     p.add_argument('--jobs', type=int, default=1,
                    help='train the models side by side, one intra-op thread each (the tiny '
@@ -263,15 +280,15 @@ def main(argv: Optional[List[str]] = None) -> List[Dict]:
     args = p.parse_args(argv)
     size = SIZES[args.size]
     if args.epochs:
-        size.epochs = args.epochs
+        size.main.epochs = args.epochs
     if args.cue_px:
         size.cue_px = args.cue_px
     if args.train_recordings:
-        size.train_recordings = args.train_recordings
+        size.main.recordings = args.train_recordings
     results = []
     for seed in args.seeds:
         data = osp.join(args.work_dir, f'data_{args.size}_cue{size.cue_px}_'
-                        f'{size.train_recordings}_seed{seed}')
+                        f'{size.main.recordings}_seed{seed}')
         roots = write_data(data, size, seed)
         work = osp.join(args.work_dir, args.size)
         backbone = pretrain(roots, size, seed, work)

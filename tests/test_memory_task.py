@@ -2,6 +2,7 @@
 user runs them: recordings where a brief 8-px cue sets the class are written as mp4, the FAM and
 the clip-only configs are trained with tools/train.py and the held-out recordings staged with
 tools/stream_infer.py. After the cue has gone only a memory can tell the class."""
+import csv
 import importlib.util
 
 from .helpers import REPO
@@ -32,31 +33,43 @@ def test_fam_remembers_the_cue_the_clip_model_cannot(tmp_path):
     assert fam[far] - clip[far] >= 0.3, (fam, clip)
 
 
-def test_two_stage_recipe_runs_through_the_tools(tmp_path):
-    """--size full's recipe (its configs: FAM with the slow-start gate and 60-clip windows),
-    shrunk: a first stage on short recordings, a second from its checkpoint on longer ones in
-    windows continued by state passing, then staging. Not a learning test (one epoch each):
-    it shows the second stage starts from the first's weights and is what gets staged."""
+def test_staged_recipe_runs_through_the_tools(tmp_path):
+    """--size full's recipe (its configs: FAM with the slow-start gate), shrunk: three stages,
+    each from the previous one's checkpoint (short recordings, then longer ones, then longer
+    ones in windows continued by state passing), then staging. Not a learning test (one epoch
+    each): it shows each stage starts from the last one's weights and the last is staged."""
     import torch
     bench = load_benchmark()
-    size = bench.TaskSize(train_recordings=3, train_sec=6, test_recordings=3, test_sec=12,
-                          cue_window=(1, 2), epochs=1, num_clips=6, pretrain_recordings=3,
-                          pretrain_epochs=1, pretrain_clips=4, long_recordings=3, long_sec=12,
-                          long_epochs=1, configs=dict(fam='fam_long'))
+    Stage = bench.Stage
+    size = bench.TaskSize(stages=[Stage('short', 3, 4, (1, 2), epochs=1, num_clips=4,
+                                        data_seed=5000),
+                                  Stage('train', 3, 6, (1, 2), epochs=1, num_clips=6),
+                                  Stage('long', 3, 12, (1, 2), epochs=1, num_clips=6,
+                                        data_seed=4000, lr=1e-3)],
+                          test_recordings=3, test_sec=12, cue_window=(1, 2),
+                          pretrain_recordings=3, pretrain_epochs=1, pretrain_clips=4,
+                          configs=dict(fam='fam_long'))
     roots = bench.write_data(str(tmp_path / 'data'), size, seed=0)
-    assert len((tmp_path / 'data' / 'long' / 'cues.csv').read_text().splitlines()) == 1 + 3
+    for split, sec in (('short', 4), ('train', 6), ('long', 12), ('test', 12)):
+        with open(roots[split] + '/cues.csv', newline='') as f:
+            cues = list(csv.DictReader(f))
+        with open(roots[split] + '/annotations.csv', newline='') as f:
+            scored_to = max(float(row['end']) for row in csv.DictReader(f))
+        assert len(cues) == 3 and all(1 <= float(c['cue_start']) <= 2 for c in cues), split
+        assert scored_to == sec, split  # each split's recordings have their stage's length
     backbone = bench.pretrain(roots, size, 0, str(tmp_path))
     result = bench.run_model('fam', roots, size, 0, str(tmp_path), load_from=backbone['checkpoint'])
     work = tmp_path / 'fam_seed0'
-    first = torch.load(work / 'train' / 'epoch_1.pth', map_location='cpu', weights_only=False)
-    second = torch.load(work / 'train_long' / 'epoch_1.pth', map_location='cpu',
-                        weights_only=False)
-    assert result['checkpoint'] == str(work / 'train_long' / 'epoch_1.pth')
-    assert result['train_s'] == round(result['first_stage_s'] + result['long_stage_s'], 1)
+    ckpts = [work / name / 'epoch_1.pth' for name in ('train_short', 'train', 'train_long')]
+    states = [torch.load(c, map_location='cpu', weights_only=False)['state_dict'] for c in ckpts]
+    assert result['checkpoint'] == str(ckpts[-1])
+    assert set(result['stage_train_s']) == {'short', 'train', 'long'}
+    assert result['train_s'] == round(sum(result['stage_train_s'].values()), 1)
     bias = 'neck.layers.0.gate.bias'
-    assert first['state_dict'][bias].sub(-4.0).abs().max() < 0.1  # the long config's gate
-    assert not torch.equal(first['state_dict'][bias], second['state_dict'][bias])  # trained on
-    log = (work / 'train_long.log').read_text()
-    assert 'Load checkpoint from' in log and str(work / 'train' / 'epoch_1.pth') in log
-    # the held-out recordings were staged with the second stage's checkpoint and scored
+    assert states[0][bias].sub(-4.0).abs().max() < 0.1  # the long config's gate, trained once
+    for i, name in enumerate(('train', 'train_long')):  # each from the previous checkpoint
+        log = (work / f'{name}.log').read_text()
+        assert 'Load checkpoint from' in log and str(ckpts[i]) in log, name
+        assert not torch.equal(states[i][bias], states[i + 1][bias]), name  # trained on
+    # the held-out recordings were staged with the last stage's checkpoint and scored
     assert result['clips'] > 0 and result['n cue'] > 0
